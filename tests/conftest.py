@@ -1,0 +1,61 @@
+"""Shared test helpers: load a script as a module, run one as a subprocess like CI does."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Dict, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    """Import scripts/<name>.py from its file, the same file a user would copy."""
+    spec = importlib.util.spec_from_file_location(f"cirelay_test_{name}", SCRIPTS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment a CI step would have: no CI variables of this machine, only what a test sets."""
+    drop = ("GITHUB_", "CIRCLE", "PORT_", "ZADIG_", "CODEARTS_", "HUAWEICLOUD_", "OCTOPLANT_", "CIRELAY_", "RUNNER_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in ("CI", "REQUESTS_CA_BUNDLE")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def run_script(
+    name: str,
+    *args: str,
+    env: Optional[Dict[str, str]] = None,
+    input: Optional[str] = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
+    """Run `python scripts/<name>.py ARGS` as a CI step would and capture what it prints."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPTS / f"{name}.py"), *args],
+        env=clean_env(env),
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Record the waits a script asks for instead of sleeping (for unit tests of retries and waiters)."""
+    slept: list = []
+    monkeypatch.setattr("time.sleep", slept.append)
+    return slept
