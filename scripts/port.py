@@ -330,14 +330,41 @@ def wait_for(
     start: float = 2.0,
     factor: float = 1.5,
     ceiling: float = 15.0,
+    on_abandon: Optional[Callable[[], None]] = None,
 ) -> Any:
     """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
 
     state_of returns (outcome, description): outcome is 'success', 'failure' or 'pending';
     a progress line goes to stderr whenever the description changes. Returns the last
     polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
-    (exit 3) at the deadline, both carrying the last value as their result.
+    (exit 3) at the deadline, both carrying the last value as their result. on_abandon
+    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted.
     """
+    try:
+        return _wait_loop(
+            poll, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
+        )
+    except (WaitTimeout, KeyboardInterrupt):
+        if on_abandon is not None:
+            log(f"cancelling {what}")
+            try:
+                on_abandon()
+            except CirelayError as exc:
+                log(f"could not cancel {what}: {exc.message}")
+        raise
+
+
+def _wait_loop(
+    poll: Callable[[], Any],
+    state_of: Callable[[Any], Tuple[str, str]],
+    *,
+    timeout: float,
+    what: str,
+    url: Optional[str],
+    start: float,
+    factor: float,
+    ceiling: float,
+) -> Any:
     deadline = time.monotonic() + timeout
     delay, shown = start, None
     where = f" ({url})" if url else ""
@@ -359,6 +386,46 @@ def wait_for(
             )
         time.sleep(min(delay, remaining))
         delay = min(delay * factor, ceiling)
+
+
+def wait_options(wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0) -> Callable[[Any], Any]:
+    """The options of every command that starts something and may wait for it, or waits.
+
+    Adds wait (when wait_flag), timeout, poll_max and cancel_on_timeout parameters.
+    """
+
+    def decorate(command: Any) -> Any:
+        options = [
+            click.option(
+                "--cancel-on-timeout/--no-cancel-on-timeout",
+                default=cancel_default,
+                show_default=True,
+                help="Cancel the remote task when the timeout passes or the wait is interrupted.",
+            ),
+            click.option(
+                "--poll-max",
+                type=click.FloatRange(min=1),
+                default=poll_max,
+                show_default=True,
+                help="Longest pause between two polls, in seconds.",
+            ),
+            click.option(
+                "--timeout",
+                type=click.FloatRange(min=0),
+                default=3600,
+                show_default=True,
+                envvar="CIRELAY_WAIT_TIMEOUT",
+                show_envvar=True,
+                help="Give up waiting after this many seconds (exit 3).",
+            ),
+        ]
+        if wait_flag:
+            options.append(click.option("--wait", is_flag=True, help="Wait until it finishes; exit 0 only on success."))
+        for option in options:
+            command = option(command)
+        return command
+
+    return decorate
 
 
 EXIT_CODES_HELP = (

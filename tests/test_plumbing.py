@@ -321,3 +321,26 @@ def test_group_maps_errors_to_exit_codes() -> None:
     result = CliRunner().invoke(demo_cli, ["missing"])
     assert result.exit_code == 2
     assert "missing --client-id: pass it or set PORT_CLIENT_ID" in result.output
+
+
+def test_wait_abandon_cancels_on_timeout_and_interrupt(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    clock = [0.0]
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    cancelled: list = []
+    with pytest.raises(plumb.WaitTimeout):
+        plumb.wait_for(lambda: "running", _classify, timeout=5, what="task 3", on_abandon=lambda: cancelled.append(1))
+
+    def interrupted() -> str:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        plumb.wait_for(interrupted, _classify, timeout=5, what="task 4", on_abandon=lambda: cancelled.append(2))
+
+    def failing_cancel() -> None:
+        raise plumb.CirelayError("409 already done")
+
+    with pytest.raises(plumb.WaitTimeout):
+        plumb.wait_for(lambda: "running", _classify, timeout=5, what="task 5", on_abandon=failing_cancel)
+    assert cancelled == [1, 2]
+    assert "could not cancel task 5: 409 already done" in capsys.readouterr().err
