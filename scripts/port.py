@@ -1,23 +1,62 @@
 #!/usr/bin/env python3
 """cirelay-port: talk to Port (getport.io) from a CI job.
 
-(skeleton: the Port commands land with issue 2)
+Upserts, reads, searches and deletes catalog entities (one at a time or in bulk), reports the
+current CircleCI / GitHub Actions job as an entity, and creates, reads, updates and logs to
+self-service action runs. Every command prints its result as JSON on stdout.
+
+Environment:
+  PORT_CLIENT_ID, PORT_CLIENT_SECRET  credentials (required)
+  PORT_BASE_URL     API base URL, with or without a trailing /v1 (default https://api.getport.io)
+  PORT_REGION       eu | us: picks the base URL when PORT_BASE_URL is not set (default eu)
+  PORT_RUN_ID       the action run that entity changes belong to, and the default RUN_ID
+  PORT_TOKEN_CACHE  0 turns off the per-job token cache (a 0600 file under $RUNNER_TEMP or the temp dir)
+  CIRELAY_TIMEOUT   request timeout in seconds, or 'connect,read'
+
+Example:
+  python scripts/port.py entity upsert -b microservice -i payments --properties '{"version": "1.4.2"}'
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import datetime
+import functools
+import hashlib
 import json
 import os
+import re
 import signal
 import sys
+import tempfile
+import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import quote
 
 import click
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+
+REGION_URLS = {"eu": "https://api.getport.io", "us": "https://api.us.getport.io"}
+DEFAULT_BASE_URL = REGION_URLS["eu"]
+TOKEN_MARGIN = 300.0  # seconds: a cached token is dropped this long before Port says it expires
+BULK_MAX_ENTITIES = 20  # Port's limit per /entities/bulk request
+BULK_MAX_BYTES = 1024 * 1024  # Port answers 413 above 1 MiB per request body
+SEARCH_PAGE_SIZE = 200  # entities per page of a blueprint search
+LOGS_PAGE_SIZE = 50  # the most GET /actions/runs/{id}/logs returns per page
+CI_STATUSES = ("running", "success", "failure")
+RUN_STATUSES = ("SUCCESS", "FAILURE")
+_IDENTIFIER_UNSAFE = re.compile(r"[^A-Za-z0-9@_.+:/=-]+")  # Port identifiers allow only these
+
+_TOKEN_REJECTED = "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET"  # noqa: S105 - a message, not a secret
+_ENTITY_NOT_FOUND = "entity {id} not found in blueprint {bp}"
+_BLUEPRINT_NOT_FOUND = "blueprint {bp} not found"
+_RUN_NOT_FOUND = "action run {id} not found"
+_RUN_FINISHED = "action run {id} has already finished and cannot be changed"
+_ACTION_NOT_FOUND = "action {action} not found"
 
 # --- cirelay plumbing: begin (identical in every script; tests/test_plumbing.py checks) ---
 __version__ = "0.1.0"
@@ -454,10 +493,925 @@ class CirelayGroup(click.Group):
 # --- cirelay plumbing: end ---
 
 
+def api_base(base_url: Optional[str], region: Optional[str] = None) -> str:
+    """The API root ending in /v1, whether the base URL was given with or without it."""
+    base = (base_url or REGION_URLS.get((region or "eu").lower(), DEFAULT_BASE_URL)).strip().rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    return f"{base}/v1"
+
+
+def _q(value: str) -> str:
+    """One URL path segment: identifiers may hold '/', '#', spaces."""
+    return quote(value, safe="")
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class TokenCache:
+    """Port tokens shared by the steps of one CI job: one 0600 file per base URL + client id."""
+
+    def __init__(self, api: str, client_id: str, directory: Optional[str] = None) -> None:
+        key = hashlib.sha256(f"{api}\n{client_id}".encode()).hexdigest()[:32]
+        folder = directory or os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()
+        self.path = os.path.join(folder, f"cirelay-port-token-{key}.json")
+
+    def load(self) -> Optional[str]:
+        """The cached token if it is ours, private and not about to expire."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                info = os.fstat(handle.fileno())
+                if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+                    return None  # someone else's file, or readable by others: never trust it
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        token, expires_at = data.get("accessToken"), data.get("expiresAt")
+        if isinstance(token, str) and token and isinstance(expires_at, (int, float)) and expires_at > time.time():
+            return token
+        return None
+
+    def save(self, token: str, expires_in: float) -> None:
+        """Write the token where only this user can read it; a failure only costs a new token later."""
+        lifetime = expires_in - min(TOKEN_MARGIN, expires_in / 10)
+        payload = json.dumps({"accessToken": token, "expiresAt": time.time() + lifetime})
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".cirelay-port-token-", dir=os.path.dirname(self.path))  # mode 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(payload)
+                os.replace(tmp, self.path)
+            except OSError:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            log(f"could not cache the Port token in {self.path}: {exc.strerror}")
+
+    def clear(self) -> None:
+        """Forget the cached token (Port refused it)."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class PortClient:
+    """Port's REST API: one token per process, shared through TokenCache across the job's steps."""
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        base_url: Optional[str] = None,
+        region: Optional[str] = None,
+        token_cache: bool = True,
+    ) -> None:
+        self.api = api_base(base_url, region)
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._cache = TokenCache(self.api, client_id) if token_cache else None
+        self._session = make_session()
+        self._create_session = make_session(retry_unsafe=False)  # POSTs that create: never sent twice
+        self._token: Optional[str] = None
+        self._refreshed = False
+        self._lock = threading.Lock()
+        self.requests_sent = 0
+
+    # -- token ------------------------------------------------------------------------------
+    def _fetch_token(self) -> str:
+        body = api_request(
+            self._session,
+            "POST",
+            f"{self.api}/auth/access_token",
+            messages={401: _TOKEN_REJECTED, 403: _TOKEN_REJECTED},
+            json={"clientId": self._client_id, "clientSecret": self._client_secret},
+        )
+        token = body.get("accessToken") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise CirelayError(f"Port sent no accessToken (POST {self.api}/auth/access_token)")
+        mask(token)
+        expires_in = body.get("expiresIn")
+        if self._cache is not None and isinstance(expires_in, (int, float)) and expires_in > 0:
+            self._cache.save(token, float(expires_in))
+        return token
+
+    def token(self) -> str:
+        """The bearer token: this process's, else the job's cached one, else a new one."""
+        with self._lock:
+            if self._token is None:
+                cached = self._cache.load() if self._cache is not None else None
+                if cached:
+                    mask(cached)
+                self._token = cached or self._fetch_token()
+            return self._token
+
+    def _renew(self, refused: str) -> bool:
+        """After a 401: fetch one new token per process; False when that was already done."""
+        with self._lock:
+            if self._token != refused:
+                return True  # another thread already renewed it
+            if self._refreshed:
+                return False
+            self._refreshed = True
+            log("Port refused the access token (401); fetching a new one")
+            if self._cache is not None:
+                self._cache.clear()
+            self._token = self._fetch_token()
+            return True
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        create: bool = False,
+        messages: Optional[Dict[int, str]] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """One authenticated request under /v1; a 401 renews the token once and sends it again."""
+        session = self._create_session if create else self._session
+        url = f"{self.api}{path}"
+        for attempt in (1, 2):
+            token = self.token()
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers["Authorization"] = f"Bearer {token}"
+            try:
+                self.requests_sent += 1
+                return api_request(session, method, url, messages=messages, headers=headers, **kwargs)
+            except CirelayError as exc:
+                # A 401 means nothing was done, so even a create may be sent again.
+                if exc.status != 401 or attempt == 2 or not self._renew(token):
+                    raise
+            finally:
+                kwargs["headers"] = headers
+        raise AssertionError("unreachable")
+
+    # -- entities ---------------------------------------------------------------------------
+    def upsert_entity(
+        self,
+        blueprint: str,
+        entity: Dict[str, Any],
+        *,
+        merge: bool = True,
+        create_missing_related: bool = False,
+        validate_only: bool = False,
+        run_id: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Create or update one entity (merge keeps the properties not given)."""
+        params = {"upsert": "true", "merge": "true" if merge else "false"}
+        if create_missing_related:
+            params["create_missing_related_entities"] = "true"
+        if validate_only:
+            params["validation_only"] = "true"
+        if run_id:
+            params["run_id"] = run_id
+        body = self.call(
+            "POST",
+            f"/blueprints/{_q(blueprint)}/entities",
+            messages={404: _BLUEPRINT_NOT_FOUND.format(bp=blueprint)},
+            params=params,
+            json=entity,
+        )
+        return body.get("entity", body) if isinstance(body, dict) else body
+
+    def get_entity(
+        self, blueprint: str, identifier: str, include: Tuple[str, ...] = (), exclude: Tuple[str, ...] = ()
+    ) -> Dict[str, Any]:
+        """One entity by identifier."""
+        params: Dict[str, Any] = {}
+        if include:
+            params["include"] = list(include)
+        if exclude:
+            params["exclude"] = list(exclude)
+        body = self.call(
+            "GET",
+            f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
+            messages={404: _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)},
+            params=params,
+        )
+        return body.get("entity", body) if isinstance(body, dict) else body
+
+    def search_entities(
+        self,
+        query: Dict[str, Any],
+        blueprint: Optional[str] = None,
+        include: Tuple[str, ...] = (),
+        limit: Optional[int] = None,
+    ) -> List[Dict[str, Any]]:
+        """Entities matching a query: one blueprint's (every page), or across blueprints."""
+        if blueprint is None:
+            params = {"include": list(include)} if include else {}
+            body = self.call("POST", "/entities/search", params=params, json=query)
+            found = list(body.get("entities") or []) if isinstance(body, dict) else []
+            return found[:limit] if limit is not None else found
+        entities: List[Dict[str, Any]] = []
+        cursor: Optional[str] = None
+        while limit is None or len(entities) < limit:
+            page_size = SEARCH_PAGE_SIZE if limit is None else min(SEARCH_PAGE_SIZE, limit - len(entities))
+            request: Dict[str, Any] = {"query": query, "limit": page_size}
+            if include:
+                request["include"] = list(include)
+            if cursor:
+                request["from"] = cursor
+            body = self.call(
+                "POST",
+                f"/blueprints/{_q(blueprint)}/entities/search",
+                messages={404: _BLUEPRINT_NOT_FOUND.format(bp=blueprint)},
+                json=request,
+            )
+            entities.extend((body or {}).get("entities") or [])
+            cursor = (body or {}).get("next")
+            if not cursor:
+                break
+        return entities if limit is None else entities[:limit]
+
+    def delete_entity(
+        self, blueprint: str, identifier: str, delete_dependents: bool = False, run_id: Optional[str] = None
+    ) -> Dict[str, Any]:
+        """Delete one entity (and, if asked, the entities that depend on it)."""
+        params = {}
+        if delete_dependents:
+            params["delete_dependents"] = "true"
+        if run_id:
+            params["run_id"] = run_id
+        self.call(
+            "DELETE",
+            f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
+            messages={404: _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)},
+            params=params,
+        )
+        return {"ok": True, "blueprint": blueprint, "identifier": identifier, "deleted": True}
+
+    def bulk_upsert(
+        self,
+        blueprint: str,
+        entities: List[Dict[str, Any]],
+        *,
+        concurrency: int = 4,
+        run_id: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Upsert many entities in batches of at most 20 / 1 MiB, several batches in flight.
+
+        Every input ends up in exactly one of 'upserted' (identifiers, input order) or 'failed'.
+        """
+        params = {"upsert": "true", "merge": "true"}
+        if run_id:
+            params["run_id"] = run_id
+        outcomes: Dict[int, Optional[Dict[str, Any]]] = {}  # input index -> None (upserted) or failure
+        batches: List[List[Tuple[int, str, bytes]]] = []
+        current: List[Tuple[int, str, bytes]] = []
+        for index, entity in enumerate(entities):
+            identifier = str(entity.get("identifier"))
+            encoded = json.dumps(entity, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            if _bulk_size([encoded]) > BULK_MAX_BYTES:
+                outcomes[index] = _failure(
+                    index, identifier, "too_large", f"the entity is {len(encoded)} bytes; Port takes at most 1 MiB"
+                )
+                continue
+            if current and (
+                len(current) >= BULK_MAX_ENTITIES or _bulk_size([c[2] for c in current] + [encoded]) > BULK_MAX_BYTES
+            ):
+                batches.append(current)
+                current = []
+            current.append((index, identifier, encoded))
+        if current:
+            batches.append(current)
+
+        def send(batch: List[Tuple[int, str, bytes]]) -> Dict[int, Optional[Dict[str, Any]]]:
+            return self._send_batch(blueprint, batch, params)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures = [pool.submit(send, batch) for batch in batches]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    outcomes.update(future.result())
+            except BaseException:
+                for pending in futures:
+                    pending.cancel()
+                raise
+        upserted = [str(entities[i].get("identifier")) for i in sorted(outcomes) if outcomes[i] is None]
+        failed = [outcomes[i] for i in sorted(outcomes) if outcomes[i] is not None]
+        return {"upserted": upserted, "failed": failed}
+
+    def _send_batch(
+        self, blueprint: str, batch: List[Tuple[int, str, bytes]], params: Dict[str, str]
+    ) -> Dict[int, Optional[Dict[str, Any]]]:
+        """One bulk request; a 413 splits the batch in two, any other error fails its entities."""
+        payload = b'{"entities":[' + b",".join(item[2] for item in batch) + b"]}"
+        try:
+            body = self.call(
+                "POST",
+                f"/blueprints/{_q(blueprint)}/entities/bulk",
+                messages={404: _BLUEPRINT_NOT_FOUND.format(bp=blueprint)},
+                params=params,
+                data=payload,
+                headers={"Content-Type": "application/json"},
+            )
+        except CirelayError as exc:
+            if exc.status == 413 and len(batch) > 1:
+                half = len(batch) // 2
+                done = self._send_batch(blueprint, batch[:half], params)
+                done.update(self._send_batch(blueprint, batch[half:], params))
+                return done
+            error = {413: "too_large", 401: "unauthorized", 404: "not_found", 422: "invalid_request"}.get(
+                exc.status or 0, f"http_{exc.status}" if exc.status else "request_failed"
+            )
+            log(f"a batch of {len(batch)} entities failed: {exc.message}")
+            return {i: _failure(i, ident, error, exc.api_message or exc.message) for i, ident, _ in batch}
+        return _map_bulk_result(batch, body)
+
+    # -- action runs ------------------------------------------------------------------------
+    def create_run(
+        self, action: str, entity: Optional[str] = None, properties: Optional[Dict[str, Any]] = None
+    ) -> Dict[str, Any]:
+        """Start a self-service action run (sent once, never retried)."""
+        request: Dict[str, Any] = {"properties": properties or {}}
+        if entity:
+            request["entity"] = entity
+        body = self.call(
+            "POST",
+            f"/actions/{_q(action)}/runs",
+            create=True,
+            messages={404: _ACTION_NOT_FOUND.format(action=action)},
+            json=request,
+        )
+        return body.get("run", body) if isinstance(body, dict) else body
+
+    def get_run(self, run_id: str) -> Dict[str, Any]:
+        """One action run."""
+        body = self.call("GET", f"/actions/runs/{_q(run_id)}", messages={404: _RUN_NOT_FOUND.format(id=run_id)})
+        return body.get("run", body) if isinstance(body, dict) else body
+
+    def update_run(self, run_id: str, changes: Dict[str, Any]) -> Dict[str, Any]:
+        """Change a run's status, label, links, summary or external id."""
+        body = self.call(
+            "PATCH",
+            f"/actions/runs/{_q(run_id)}",
+            messages={404: _RUN_NOT_FOUND.format(id=run_id), 422: _RUN_FINISHED.format(id=run_id)},
+            json=changes,
+        )
+        return body.get("run", body) if isinstance(body, dict) else body
+
+    def add_run_log(
+        self,
+        run_id: str,
+        message: str,
+        termination_status: Optional[str] = None,
+        status_label: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Append a log line to a run, optionally finishing it (sent once: a log line is new data)."""
+        request: Dict[str, Any] = {"message": message}
+        if termination_status:
+            request["terminationStatus"] = termination_status
+        if status_label:
+            request["statusLabel"] = status_label
+        body = self.call(
+            "POST",
+            f"/actions/runs/{_q(run_id)}/logs",
+            create=True,
+            messages={404: _RUN_NOT_FOUND.format(id=run_id), 422: _RUN_FINISHED.format(id=run_id)},
+            json=request,
+        )
+        return body.get("runLog", body) if isinstance(body, dict) else body
+
+    def run_logs(self, run_id: str) -> List[Dict[str, Any]]:
+        """Every log line of a run, page by page."""
+        logs: List[Dict[str, Any]] = []
+        while True:
+            body = self.call(
+                "GET",
+                f"/actions/runs/{_q(run_id)}/logs",
+                messages={404: _RUN_NOT_FOUND.format(id=run_id)},
+                params={"limit": LOGS_PAGE_SIZE, "offset": len(logs)},
+            )
+            page = (body or {}).get("runLogs") or []
+            logs.extend(page)
+            if len(page) < LOGS_PAGE_SIZE:
+                return logs
+
+
+def _failure(index: int, identifier: Optional[str], error: str, message: str) -> Dict[str, Any]:
+    return {"index": index, "identifier": identifier, "error": error, "message": message}
+
+
+def _bulk_size(encoded: List[bytes]) -> int:
+    """Bytes of {"entities":[…]} holding these already-encoded entities."""
+    return len(b'{"entities":[]}') + sum(len(e) for e in encoded) + max(0, len(encoded) - 1)
+
+
+def _map_bulk_result(batch: List[Tuple[int, str, bytes]], body: Any) -> Dict[int, Optional[Dict[str, Any]]]:
+    """Map a 200/207 body's per-batch indexes back to input indexes; unreported entities fail."""
+    done: Dict[int, Optional[Dict[str, Any]]] = {}
+    body = body if isinstance(body, dict) else {}
+
+    def position(item: Any) -> Optional[int]:
+        if not isinstance(item, dict):
+            return None
+        at = item.get("index")
+        if isinstance(at, int) and 0 <= at < len(batch) and batch[at][0] not in done:
+            return at
+        for at, (index, identifier, _) in enumerate(batch):  # no usable index: match the identifier
+            if index not in done and identifier == str(item.get("identifier")):
+                return at
+        return None
+
+    for item in body.get("entities") or []:
+        at = position(item)
+        if at is not None:
+            done[batch[at][0]] = None
+    for item in body.get("errors") or []:
+        at = position(item)
+        if at is not None:
+            index, identifier, _ = batch[at]
+            error = str(item.get("error") or f"http_{item.get('statusCode')}")
+            done[index] = _failure(index, identifier, error, str(item.get("message") or error))
+    for index, identifier, _ in batch:
+        if index not in done:
+            done[index] = _failure(index, identifier, "unreported", "Port's reply did not mention this entity")
+    return done
+
+
+def read_entities(path: str) -> List[Dict[str, Any]]:
+    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+    source = "stdin" if path == "-" else path
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
+    items: List[Any]
+    try:
+        if text.lstrip().startswith("["):
+            items = parse_json_text(text, source)
+        else:
+            items = []
+            for number, line in enumerate(text.splitlines(), start=1):
+                if line.strip():
+                    items.append(parse_json_text(line, f"{source} line {number}"))
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint="'--file'")
+    for position, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("identifier"), str) or not item["identifier"]:
+            raise click.BadParameter(
+                f"item {position} of {source} is not an entity object with a string identifier",
+                param_hint="'--file'",
+            )
+    return items
+
+
+def ci_entity(
+    status: str,
+    identifier: Optional[str],
+    relations: Tuple[Tuple[str, str], ...],
+    properties: Optional[Dict[str, Any]],
+    environ: Optional[Dict[str, str]] = None,
+) -> Dict[str, Any]:
+    """The entity describing the current CircleCI or GitHub Actions job, from the CI's own variables."""
+    env = dict(os.environ if environ is None else environ)
+    get = lambda name: env.get(name) or None  # noqa: E731 - empty variables count as unset
+    if env.get("CIRCLECI") == "true":
+        provider = "circleci"
+        default_id = f"circleci-{get('CIRCLE_WORKFLOW_ID') or 'local'}-{get('CIRCLE_JOB') or 'job'}"
+        props = {
+            "pipeline": get("CIRCLE_PROJECT_REPONAME"),
+            "job": get("CIRCLE_JOB"),
+            "url": get("CIRCLE_BUILD_URL"),
+            "commit": get("CIRCLE_SHA1"),
+            "branch": get("CIRCLE_BRANCH"),
+            "tag": get("CIRCLE_TAG"),
+            "triggeredBy": get("CIRCLE_USERNAME"),
+        }
+    elif env.get("GITHUB_ACTIONS") == "true":
+        provider = "github"
+        default_id = f"github-{get('GITHUB_RUN_ID') or 'local'}-{get('GITHUB_JOB') or 'job'}"
+        url = None
+        if get("GITHUB_REPOSITORY") and get("GITHUB_RUN_ID"):
+            server = (get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+            url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        is_tag = get("GITHUB_REF_TYPE") == "tag"
+        props = {
+            "pipeline": get("GITHUB_WORKFLOW"),
+            "job": get("GITHUB_JOB"),
+            "url": url,
+            "commit": get("GITHUB_SHA"),
+            "branch": get("GITHUB_HEAD_REF") or (None if is_tag else get("GITHUB_REF_NAME")),
+            "tag": get("GITHUB_REF_NAME") if is_tag else None,
+            "triggeredBy": get("GITHUB_ACTOR"),
+        }
+    else:
+        raise click.UsageError(
+            "ci report runs inside CircleCI or GitHub Actions: neither CIRCLECI nor GITHUB_ACTIONS is set"
+        )
+    props["provider"] = provider
+    props["status"] = status
+    props["startedAt" if status == "running" else "finishedAt"] = _now_iso()
+    merged = {k: v for k, v in props.items() if v is not None}
+    merged.update(properties or {})
+    entity: Dict[str, Any] = {
+        "identifier": identifier or _IDENTIFIER_UNSAFE.sub("-", default_id),
+        "title": " / ".join(str(p) for p in (props["pipeline"], props["job"]) if p) or default_id,
+        "properties": merged,
+    }
+    related: Dict[str, Any] = {}
+    for name, target in relations:
+        if name in related:
+            previous = related[name]
+            related[name] = [*previous, target] if isinstance(previous, list) else [previous, target]
+        else:
+            related[name] = target
+    if related:
+        entity["relations"] = related
+    return entity
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the connection options to a command and hand it a ready PortClient as `client`."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        client_id: Optional[str],
+        client_secret: Optional[str],
+        base_url: Optional[str],
+        region: Optional[str],
+        token_cache: bool,
+        **kwargs: Any,
+    ) -> Any:
+        client = PortClient(
+            require(client_id, "--client-id", "PORT_CLIENT_ID"),
+            require(client_secret, "--client-secret", "PORT_CLIENT_SECRET"),
+            base_url=base_url,
+            region=region,
+            token_cache=token_cache,
+        )
+        return command(*args, client=client, **kwargs)
+
+    options = [
+        click.option(
+            "--token-cache/--no-token-cache",
+            default=True,
+            envvar="PORT_TOKEN_CACHE",
+            show_envvar=True,
+            help="Share the access token between the steps of a job (a private file in $RUNNER_TEMP or the temp dir).",
+        ),
+        click.option(
+            "--region",
+            type=click.Choice(sorted(REGION_URLS), case_sensitive=False),
+            envvar="PORT_REGION",
+            show_envvar=True,
+            help="Port region when no base URL is given: eu (api.getport.io, default) or us (api.us.getport.io).",
+        ),
+        click.option(
+            "--base-url",
+            envvar="PORT_BASE_URL",
+            show_envvar=True,
+            help=f"Port API base URL, with or without /v1.  [default: {DEFAULT_BASE_URL}]",
+        ),
+        click.option("--client-secret", envvar="PORT_CLIENT_SECRET", show_envvar=True, help="Port client secret."),
+        click.option("--client-id", envvar="PORT_CLIENT_ID", show_envvar=True, help="Port client id."),
+    ]
+    for option in options:
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def run_id_option(help_text: str) -> Callable[[Any], Any]:
+    return click.option("--run-id", envvar="PORT_RUN_ID", show_envvar=True, help=help_text)
+
+
+_RUN_ID_FOR_ENTITIES = "Action run this change belongs to (shown in the run's log; the run must be in progress)."
+
+
+def _pick_run_id(positional: Optional[str], option: Optional[str]) -> str:
+    return require(positional or option, "RUN_ID (or --run-id)", "PORT_RUN_ID")
+
+
+def _entity_summary(entity: Any, blueprint: str) -> Dict[str, Any]:
+    identifier = entity.get("identifier") if isinstance(entity, dict) else None
+    return {"blueprint": blueprint, "identifier": identifier, "title": (entity or {}).get("title")}
+
+
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="cirelay-port")
 def cli() -> None:
-    """Talk to Port from a CI job."""
+    """Talk to Port from a CI job: catalog entities, CI job reports and self-service action runs.
+
+    Credentials come from PORT_CLIENT_ID / PORT_CLIENT_SECRET; results are JSON on stdout.
+    """
+
+
+@cli.group(epilog=EXIT_CODES_HELP)
+def entity() -> None:
+    """Create, read, search and delete catalog entities."""
+
+
+@entity.command("upsert", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
+@click.option("-i", "--identifier", required=True, help="Entity identifier.")
+@click.option("--title", help="Entity title.")
+@click.option("--icon", help="Entity icon.")
+@click.option("--team", "teams", multiple=True, help="Owning team (repeatable).")
+@click.option("--properties", type=JsonArg(dict), help="Properties as JSON: '{\"k\":1}', @file.json or -.")
+@click.option("--relations", type=JsonArg(dict), help='Relations as JSON: \'{"rel":"id"}\', @file.json or -.')
+@click.option("--replace", is_flag=True, help="Replace the whole entity instead of merging into it.")
+@click.option("--create-missing-related", is_flag=True, help="Create related entities that do not exist yet.")
+@click.option("--validate-only", is_flag=True, help="Only check the entity against the blueprint; change nothing.")
+@run_id_option(_RUN_ID_FOR_ENTITIES)
+@port_client
+def entity_upsert(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    blueprint: str,
+    identifier: str,
+    title: Optional[str],
+    icon: Optional[str],
+    teams: Tuple[str, ...],
+    properties: Optional[Dict[str, Any]],
+    relations: Optional[Dict[str, Any]],
+    replace: bool,
+    create_missing_related: bool,
+    validate_only: bool,
+    run_id: Optional[str],
+) -> None:
+    """Create or update an entity (merging into the existing one unless --replace)."""
+    body: Dict[str, Any] = {"identifier": identifier}
+    if title is not None:
+        body["title"] = title
+    if icon is not None:
+        body["icon"] = icon
+    if teams:
+        body["team"] = list(teams)
+    if properties is not None:
+        body["properties"] = properties
+    if relations is not None:
+        body["relations"] = relations
+    result = client.upsert_entity(
+        blueprint,
+        body,
+        merge=not replace,
+        create_missing_related=create_missing_related,
+        validate_only=validate_only,
+        run_id=run_id,
+    )
+    emit(
+        result,
+        outputs={"identifier": (result or {}).get("identifier", identifier), "entity": result},
+        summary={"action": "validated" if validate_only else "upserted", **_entity_summary(result, blueprint)},
+    )
+
+
+@entity.command("get", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
+@click.option("-i", "--identifier", required=True, help="Entity identifier.")
+@click.option("--include", multiple=True, help="Only these fields, e.g. properties.version (repeatable).")
+@click.option("--exclude", multiple=True, help="Leave out these fields (repeatable).")
+@port_client
+def entity_get(
+    client: PortClient, blueprint: str, identifier: str, include: Tuple[str, ...], exclude: Tuple[str, ...]
+) -> None:
+    """Print one entity."""
+    result = client.get_entity(blueprint, identifier, include, exclude)
+    emit(
+        result,
+        outputs={"identifier": identifier, "entity": result},
+        summary={"action": "read", **_entity_summary(result, blueprint)},
+    )
+
+
+@entity.command("search", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", help="Search this blueprint's entities (all pages); without it, every blueprint.")
+@click.option(
+    "--query",
+    type=JsonArg(dict),
+    required=True,
+    help='Search rules as JSON, e.g. \'{"combinator":"and","rules":[…]}\', @file.json or -.',
+)
+@click.option("--include", multiple=True, help="Only these fields, e.g. identifier (repeatable).")
+@click.option("--limit", type=click.IntRange(min=1), help="Return at most this many entities.")
+@port_client
+def entity_search(
+    client: PortClient,
+    blueprint: Optional[str],
+    query: Dict[str, Any],
+    include: Tuple[str, ...],
+    limit: Optional[int],
+) -> None:
+    """Print the entities matching a query, as a JSON array."""
+    result = client.search_entities(query, blueprint=blueprint, include=include, limit=limit)
+    identifiers = [e.get("identifier") for e in result if isinstance(e, dict)]
+    emit(
+        result,
+        outputs={"identifiers": identifiers, "entities": result},
+        summary={"action": "searched", "blueprint": blueprint or "(all)", "found": len(result)},
+    )
+
+
+@entity.command("delete", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
+@click.option("-i", "--identifier", required=True, help="Entity identifier.")
+@click.option("--delete-dependents", is_flag=True, help="Also delete the entities that depend on it.")
+@run_id_option(_RUN_ID_FOR_ENTITIES)
+@port_client
+def entity_delete(
+    client: PortClient, blueprint: str, identifier: str, delete_dependents: bool, run_id: Optional[str]
+) -> None:
+    """Delete an entity."""
+    result = client.delete_entity(blueprint, identifier, delete_dependents=delete_dependents, run_id=run_id)
+    emit(
+        result,
+        outputs={"identifier": identifier},
+        summary={"action": "deleted", "blueprint": blueprint, "identifier": identifier},
+    )
+
+
+@entity.command("bulk-upsert", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
+@click.option(
+    "--file",
+    "path",
+    required=True,
+    help="Entities as a JSON array or NDJSON (one object per line); - reads stdin.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 16),
+    default=4,
+    show_default=True,
+    help="Batches of 20 sent at the same time.",
+)
+@run_id_option(_RUN_ID_FOR_ENTITIES)
+@port_client
+def entity_bulk_upsert(client: PortClient, blueprint: str, path: str, concurrency: int, run_id: Optional[str]) -> None:
+    """Upsert many entities (merge); every one is tried, exit 1 if any failed."""
+    entities = read_entities(path)
+    result = client.bulk_upsert(blueprint, entities, concurrency=concurrency, run_id=run_id)
+    failed = len(result["failed"])
+    log(f"upserted {len(result['upserted'])} of {len(entities)} entities into {blueprint}; {failed} failed")
+    emit(
+        result,
+        outputs={"identifiers": result["upserted"]},
+        summary={
+            "action": "bulk upsert",
+            "blueprint": blueprint,
+            "upserted": len(result["upserted"]),
+            "failed": failed,
+        },
+    )
+    if failed:
+        first = result["failed"][0]
+        raise CirelayError(
+            f"{failed} of {len(entities)} entities were not upserted "
+            f"(first: #{first['index']} {first['identifier']}: {first['message']})"
+        )
+
+
+@cli.group(epilog=EXIT_CODES_HELP)
+def ci() -> None:
+    """Report the current CI job to Port."""
+
+
+@ci.command("report", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", required=True, help="Blueprint of the CI job entity, e.g. ciJob.")
+@click.option(
+    "--status", type=click.Choice(CI_STATUSES), default="running", show_default=True, help="The job's status."
+)
+@click.option("--identifier", help="Entity identifier.  [default: <provider>-<workflow/run id>-<job>]")
+@click.option("--relation", "relations", type=KeyValue(), multiple=True, help="NAME=ENTITY_ID (repeatable).")
+@click.option("--properties", type=JsonArg(dict), help="Extra properties as JSON; they override the built ones.")
+@run_id_option(_RUN_ID_FOR_ENTITIES)
+@port_client
+def ci_report(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    blueprint: str,
+    status: str,
+    identifier: Optional[str],
+    relations: Tuple[Tuple[str, str], ...],
+    properties: Optional[Dict[str, Any]],
+    run_id: Optional[str],
+) -> None:
+    """Upsert an entity describing this CircleCI or GitHub Actions job (provider, commit, url, status…)."""
+    body = ci_entity(status, identifier, relations, properties)
+    result = client.upsert_entity(blueprint, body, merge=True, run_id=run_id)
+    emit(
+        result,
+        outputs={"identifier": (result or {}).get("identifier", body["identifier"]), "entity": result},
+        summary={"action": f"reported {status}", **_entity_summary(result, blueprint)},
+    )
+
+
+@cli.group(epilog=EXIT_CODES_HELP)
+def run() -> None:
+    """Create, read, update and log to self-service action runs (RUN_ID defaults to PORT_RUN_ID)."""
+
+
+_RUN_ID_HELP = "The action run (instead of RUN_ID)."
+
+
+@run.command("create", epilog=EXIT_CODES_HELP)
+@click.option("--action", required=True, help="Action identifier.")
+@click.option("--entity", "entity_id", help="Entity the action runs on (day-2 actions).")
+@click.option("--properties", type=JsonArg(dict), help="The action's inputs as JSON, @file.json or -.")
+@port_client
+def run_create(client: PortClient, action: str, entity_id: Optional[str], properties: Optional[Dict[str, Any]]) -> None:
+    """Start an action run (never sent twice, even on a 5xx)."""
+    result = client.create_run(action, entity_id, properties)
+    run_id = (result or {}).get("id")
+    emit(result, outputs={"run-id": run_id}, summary={"action": action, "run": run_id, "status": result.get("status")})
+
+
+@run.command("get", epilog=EXIT_CODES_HELP)
+@click.argument("run_arg", metavar="[RUN_ID]", required=False)
+@run_id_option(_RUN_ID_HELP)
+@port_client
+def run_get(client: PortClient, run_arg: Optional[str], run_id: Optional[str]) -> None:
+    """Print an action run."""
+    the_id = _pick_run_id(run_arg, run_id)
+    result = client.get_run(the_id)
+    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": (result or {}).get("status")})
+
+
+@run.command("update", epilog=EXIT_CODES_HELP)
+@click.argument("run_arg", metavar="[RUN_ID]", required=False)
+@run_id_option(_RUN_ID_HELP)
+@click.option("--status", type=click.Choice(RUN_STATUSES, case_sensitive=False), help="Finish the run.")
+@click.option("--status-label", help="Short label shown next to the status.")
+@click.option("--link", "links", multiple=True, help="Link shown on the run, e.g. the CI job URL (repeatable).")
+@click.option("--summary", help="Summary text (markdown) shown on the run.")
+@click.option("--external-run-id", help="The CI's own id for this run.")
+@port_client
+def run_update(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    run_arg: Optional[str],
+    run_id: Optional[str],
+    status: Optional[str],
+    status_label: Optional[str],
+    links: Tuple[str, ...],
+    summary: Optional[str],
+    external_run_id: Optional[str],
+) -> None:
+    """Update an action run; a finished run cannot change (exit 1)."""
+    the_id = _pick_run_id(run_arg, run_id)
+    changes: Dict[str, Any] = {}
+    if status:
+        changes["status"] = status.upper()
+    if status_label is not None:
+        changes["statusLabel"] = status_label
+    if links:
+        changes["link"] = list(links)
+    if summary is not None:
+        changes["summary"] = summary
+    if external_run_id is not None:
+        changes["externalRunId"] = external_run_id
+    if not changes:
+        raise click.UsageError(
+            "nothing to update: give --status, --status-label, --link, --summary or --external-run-id"
+        )
+    result = client.update_run(the_id, changes)
+    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": (result or {}).get("status")})
+
+
+@run.command("log", epilog=EXIT_CODES_HELP)
+@click.argument("words", metavar="[RUN_ID] MESSAGE", nargs=-1, required=True)
+@run_id_option(_RUN_ID_HELP)
+@click.option(
+    "--termination-status", type=click.Choice(RUN_STATUSES, case_sensitive=False), help="Also finish the run."
+)
+@click.option("--status-label", help="Short label shown next to the final status.")
+@port_client
+def run_log(
+    client: PortClient,
+    words: Tuple[str, ...],
+    run_id: Optional[str],
+    termination_status: Optional[str],
+    status_label: Optional[str],
+) -> None:
+    """Add a line to an action run's log (sent once, never retried)."""
+    if len(words) > 2:
+        raise click.UsageError("expected [RUN_ID] MESSAGE: quote the message")
+    run_arg, message = (words[0], words[1]) if len(words) == 2 else (None, words[0])
+    the_id = _pick_run_id(run_arg, run_id)
+    result = client.add_run_log(the_id, message, termination_status and termination_status.upper(), status_label)
+    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "logged": message})
+
+
+@run.command("logs", epilog=EXIT_CODES_HELP)
+@click.argument("run_arg", metavar="[RUN_ID]", required=False)
+@run_id_option(_RUN_ID_HELP)
+@port_client
+def run_logs(client: PortClient, run_arg: Optional[str], run_id: Optional[str]) -> None:
+    """Print every log line of an action run, as a JSON array."""
+    the_id = _pick_run_id(run_arg, run_id)
+    result = client.run_logs(the_id)
+    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "log lines": len(result)})
 
 
 if __name__ == "__main__":
