@@ -1,0 +1,522 @@
+"""scripts/octoplant.py against responses-mocked HTTP: commands, errors, waits, downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+import responses
+from click.testing import CliRunner
+from responses import matchers, registries
+
+from tests.conftest import load_script
+
+octo = load_script("octoplant")
+
+BASE = "https://octoplant.test:64023"
+TOKEN_URL = f"{BASE}/v1/oauth2/token"
+ORDER_URL = f"{BASE}/v1/order"
+NAME = "ord-1"
+SECRET = "s3cr3t-client"
+PASSWORD = "pw-never-shown"
+
+
+def runner() -> CliRunner:
+    """stdout and stderr apart, on click 8.1 (mix_stderr) and 8.2+ (always apart)."""
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(("OCTOPLANT_", "GITHUB_", "CIRELAY_")) or key == "REQUESTS_CA_BUNDLE":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("OCTOPLANT_URL", BASE)
+    monkeypatch.setenv("OCTOPLANT_USERNAME", "versiondog")
+    monkeypatch.setenv("OCTOPLANT_PASSWORD", PASSWORD)
+    monkeypatch.setenv("OCTOPLANT_CLIENT_SECRET", SECRET)
+
+
+def order(state: str, done: bool = False, error: Any = None, finished: int = 0, still_open: int = 1) -> Dict:
+    body: Dict[str, Any] = {
+        "name": NAME,
+        "metadata": {
+            "state": state,
+            "currentSubProcess": "projectTree",
+            "finishedSubProcesses": finished,
+            "openSubProcesses": still_open,
+        },
+        "done": done,
+    }
+    if error is not None:
+        body["error"] = error
+    return body
+
+
+def zip_bytes(members: Dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+ZIP = zip_bytes({"contents.json": b'{"exports": ["projectTree"]}', "projectTree.json": b"[1, 2, 3]"})
+
+
+def add_token(rsps: responses.RequestsMock, token: str = "tok-1", client_id: str = "public-api") -> None:
+    form = {
+        "grant_type": "password",
+        "username": "versiondog",
+        "password": PASSWORD,
+        "client_id": client_id,
+        "client_secret": SECRET,
+    }
+    rsps.post(
+        TOKEN_URL,
+        json={"access_token": token, "token_type": "Bearer", "expires_in": 3600},
+        match=[matchers.urlencoded_params_matcher(form)],
+    )
+
+
+def bearer(token: str = "tok-1") -> Any:
+    return matchers.header_matcher({"Authorization": f"Bearer {token}"})
+
+
+def no_leftovers(folder: Path) -> List[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+def test_export_orders_polls_downloads_and_checks(tmp_path: Path, no_sleep: list, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    outputs = tmp_path / "gh-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    target = tmp_path / "artifacts" / "export.zip"
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(
+            ORDER_URL,
+            json=order("STATE_PENDING"),
+            match=[matchers.json_params_matcher({"exportContents": {"projectTree": {}, "jobList": {}}}), bearer()],
+        )
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING", finished=0, still_open=2), match=[bearer()])
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING", finished=0, still_open=2), match=[bearer()])
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING", finished=1, still_open=1), match=[bearer()])
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True, finished=2, still_open=0))
+        rsps.get(
+            f"{ORDER_URL}/{NAME}/download",
+            body=ZIP,
+            content_type="application/zip",
+            match=[bearer(), matchers.header_matcher({"Accept-Encoding": "identity"})],
+        )
+        result = runner().invoke(
+            octo.cli, ["export", "--contents", "projectTree", "--contents", "JOBLIST", "-o", str(target)]
+        )
+    assert result.exit_code == 0, result.stderr
+    expected = {
+        "name": NAME,
+        "state": "STATE_SUCCEEDED",
+        "path": str(target),
+        "bytes": len(ZIP),
+        "sha256": hashlib.sha256(ZIP).hexdigest(),
+        "members": ["contents.json", "projectTree.json"],
+    }
+    assert json.loads(result.stdout) == expected
+    assert target.read_bytes() == ZIP
+    assert no_leftovers(target.parent) == ["export.zip"]
+    assert no_sleep == [1.0, 1.5, 2.25]  # start 1 s, ×1.5
+    assert result.stderr.splitlines() == [
+        "ordered export ord-1 (projectTree, jobList)",
+        "export order ord-1: STATE_RUNNING, sub-processes 0 finished, 2 open",
+        "export order ord-1: STATE_RUNNING, sub-processes 1 finished, 1 open",
+        "export order ord-1: STATE_SUCCEEDED",
+        f"saved export order ord-1 to {target} ({len(ZIP)} bytes, 2 members)",
+    ]
+    text = outputs.read_text()
+    assert f"\n{target}\n" in text
+    assert f"\n{expected['sha256']}\n" in text
+    assert "order<<" in text and f"\n{NAME}\n" in text
+
+
+def test_contents_json_with_options_and_extra_kind(tmp_path: Path, no_sleep: list) -> None:
+    options = {"projectTree": {"exportType": "EXPORT_TYPE_JSON", "versionInformation": "VERSION_INFORMATION_ALL"}}
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.post(
+            ORDER_URL,
+            json=order("STATE_PENDING"),
+            match=[matchers.json_params_matcher({"exportContents": {**options, "eventLog": {}}})],
+        )
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
+        rsps.get(f"{ORDER_URL}/{NAME}/download", body=ZIP)
+        result = runner().invoke(
+            octo.cli,
+            ["export", "--contents-json", json.dumps(options), "--contents", "eventLog", "-o", str(tmp_path / "e.zip")],
+        )
+    assert result.exit_code == 0, result.stderr
+    assert no_sleep == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--contents", "projectTre"], ["--contents-json", '{"projectTre": {}}']],
+    ids=["contents", "contents-json"],
+)
+def test_unknown_export_kind_is_exit_2_listing_the_known(tmp_path: Path, args: List[str]) -> None:
+    with responses.RequestsMock():  # nothing may be sent
+        result = runner().invoke(octo.cli, ["export", *args, "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 2
+    assert "unknown export kind 'projectTre'; known kinds: projectTree, jobList, jobResults, " in result.stderr
+    assert "assetState, usageInformation" in result.stderr
+    assert result.stdout == ""
+
+
+def test_contents_json_options_must_be_objects(tmp_path: Path) -> None:
+    result = runner().invoke(octo.cli, ["export", "--contents-json", '{"jobList": 1}', "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "the options of jobList must be a JSON object, got int" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        ("OCTOPLANT_URL", "missing --url: pass it or set OCTOPLANT_URL"),
+        ("OCTOPLANT_USERNAME", "missing --username: pass it or set OCTOPLANT_USERNAME"),
+        ("OCTOPLANT_PASSWORD", "missing OCTOPLANT_PASSWORD: set it in the environment (never on the command line)"),
+    ],
+)
+def test_missing_settings_are_exit_2(monkeypatch: pytest.MonkeyPatch, unset: str, message: str) -> None:
+    monkeypatch.delenv(unset)
+    with responses.RequestsMock():
+        result = runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_url_must_be_http_or_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCTOPLANT_URL", "octoplant.example.com:64023")
+    result = runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 2
+    assert "--url must start with https:// or http://, got 'octoplant.example.com:64023'" in result.stderr
+
+
+def test_sign_in_refused_says_so_without_the_password() -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.post(
+            TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "invalid user credentials"}
+        )
+        result = runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: octoplant refused the sign-in: check OCTOPLANT_USERNAME, OCTOPLANT_PASSWORD and the client "
+        f"id/secret (HTTP 400): invalid user credentials (400, POST {TOKEN_URL})\n"
+    )
+    assert PASSWORD not in result.stderr + result.stdout
+    assert SECRET not in result.stderr + result.stdout
+
+
+def test_default_client_id_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OCTOPLANT_CLIENT_SECRET")
+    form = {
+        "grant_type": "password",
+        "username": "versiondog",
+        "password": PASSWORD,
+        "client_id": "public-api",
+        "client_secret": "ff99971a-f8c3-4d21-5345-f7cb021b4b54",
+    }
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL, json={"access_token": "t"}, match=[matchers.urlencoded_params_matcher(form)])
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"), match=[bearer("t")])
+        result = runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 0, result.stderr
+    assert "ff99971a" not in result.stdout + result.stderr
+
+
+def test_token_fetched_again_once_on_401_mid_wait(tmp_path: Path, no_sleep: list) -> None:
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps, "tok-1")
+        rsps.post(ORDER_URL, json=order("STATE_PENDING"), match=[bearer("tok-1")])
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"), match=[bearer("tok-1")])
+        rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "access token expired"})
+        add_token(rsps, "tok-2")
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True), match=[bearer("tok-2")])
+        rsps.get(f"{ORDER_URL}/{NAME}/download", body=ZIP, match=[bearer("tok-2")])
+        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 0, result.stderr
+    assert "the access token was refused (HTTP 401); signing in again" in result.stderr
+
+
+def test_second_401_in_a_row_is_an_error_with_the_grpc_code() -> None:
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps, "tok-1")
+        rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "access token expired"})
+        add_token(rsps, "tok-2")
+        rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "user locked"})
+        result = runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "Error: authentication failed (HTTP 401): check the credentials: user locked "
+        f"(401, GET {ORDER_URL}/{NAME}); gRPC status UNAUTHENTICATED (16)"
+    )
+    assert "tok-" not in result.stderr
+
+
+def test_token_is_masked_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    with responses.RequestsMock() as rsps:
+        add_token(rsps, "tok-secret-1")
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
+        result = runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == ["::add-mask::tok-secret-1"]
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_order_post_is_never_sent_twice(tmp_path: Path, no_sleep: list) -> None:
+    add_token(responses.mock)
+    responses.post(ORDER_URL, status=503, json={"code": 14, "message": "export service busy"})
+    result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 1
+    assert len([c for c in responses.calls if c.request.url == ORDER_URL]) == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: export service busy (503, POST {ORDER_URL}); gRPC status UNAVAILABLE (14)"
+    )
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_failed_order_exit_1_with_code_text(tmp_path: Path, no_sleep: list) -> None:
+    error = {"code": 13, "message": "export of projectTree failed", "details": []}
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(ORDER_URL, json=order("STATE_PENDING"))
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_FAILED", done=True, error=error))
+        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"] == {**error, "codeText": "INTERNAL"}
+    assert result.stderr.splitlines()[-1] == (
+        "Error: export order ord-1 ended STATE_FAILED: INTERNAL (code 13): export of projectTree failed "
+        f"({ORDER_URL}/{NAME})"
+    )
+    assert no_leftovers(tmp_path) == []
+
+
+def test_state_unspecified_is_an_error(tmp_path: Path, no_sleep: list) -> None:
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(ORDER_URL, json=order("STATE_PENDING"))
+        rsps.get(f"{ORDER_URL}/{NAME}", json={"name": NAME, "metadata": {"state": "STATE_UNSPECIFIED"}})
+        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 1
+    assert "ended STATE_UNSPECIFIED: the server does not know this order" in result.stderr
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_timeout_cancels_unless_told_not_to(tmp_path: Path, no_sleep: list, cancel: bool) -> None:
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(ORDER_URL, json=order("STATE_PENDING"))
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
+        if cancel:
+            rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={}, match=[bearer()])
+            cancelled = order("STATE_FAILED", done=True, error={"code": 1, "message": "cancelled"})
+            rsps.get(f"{ORDER_URL}/{NAME}", json=cancelled)
+        flag = "--cancel-on-timeout" if cancel else "--no-cancel-on-timeout"
+        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip"), "--timeout", "0", flag])
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["metadata"]["state"] == "STATE_RUNNING"
+    assert ("cancelled export order ord-1" in result.stderr) is cancel
+    assert "gave up waiting for export order ord-1 after 0 s" in result.stderr
+    assert no_leftovers(tmp_path) == []
+
+
+def test_interrupt_while_waiting_cancels_and_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("time.sleep", interrupted)
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(ORDER_URL, json=order("STATE_PENDING"))
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
+        rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={})
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_FAILED", done=True, error={"code": 1, "message": "x"}))
+        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 130
+    assert result.stderr.splitlines()[-3:] == [
+        "cancelling export order ord-1",
+        "cancelled export order ord-1",
+        "Interrupted.",
+    ]
+
+
+# -- downloads ------------------------------------------------------------------------------------
+
+
+def bad_crc_zip() -> bytes:
+    # A stored member with one byte of its data changed: only the CRC check can tell.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("contents.json", b"{}")
+        archive.writestr("big.bin", b"A" * 5000)
+    data = bytearray(buffer.getvalue())
+    data[data.index(b"A" * 100) + 50] = ord("B")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (bad_crc_zip(), "the download of export order ord-1 is damaged: member 'big.bin' fails its CRC check"),
+        (b"<html>proxy error</html>", "the download of export order ord-1 is not a readable ZIP archive"),
+        (ZIP[: len(ZIP) // 2], "the download of export order ord-1 is not a readable ZIP archive"),
+    ],
+    ids=["crc", "html", "short"],
+)
+def test_bad_download_leaves_nothing_at_path(tmp_path: Path, body: bytes, message: str) -> None:
+    target = tmp_path / "x.zip"
+    target.write_bytes(b"the previous export")  # stays untouched
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
+        rsps.get(f"{ORDER_URL}/{NAME}/download", body=body)
+        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(target)])
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert target.read_bytes() == b"the previous export"
+    assert no_leftovers(tmp_path) == ["x.zip"]
+
+
+def test_download_of_unfinished_order_is_refused_before_downloading(tmp_path: Path) -> None:
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
+        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 1
+    assert "Error: export order ord-1 has nothing to download: STATE_RUNNING, sub-processes 0 finished, 1 open" in (
+        result.stderr
+    )
+    assert json.loads(result.stdout)["name"] == NAME
+    assert no_leftovers(tmp_path) == []
+
+
+def test_download_error_names_grpc_status(tmp_path: Path) -> None:
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
+        rsps.get(
+            f"{ORDER_URL}/{NAME}/download", status=400, json={"code": 9, "message": "export expired", "details": []}
+        )
+        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: export expired (400, GET {ORDER_URL}/{NAME}/download); gRPC status FAILED_PRECONDITION (9)"
+    )
+    assert no_leftovers(tmp_path) == []
+
+
+def test_download_into_a_directory_is_exit_2(tmp_path: Path) -> None:
+    with responses.RequestsMock():
+        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is a directory" in result.stderr
+
+
+def test_progress_every_tenth_or_every_16_mib(capsys: pytest.CaptureFixture) -> None:
+    progress = octo._Progress("dl", 1000)
+    for done in range(0, 1001, 50):
+        progress.update(done)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(": ")[1].split("%")[0] for line in lines] == [str(p) for p in range(10, 101, 10)]
+    progress = octo._Progress("dl", None)
+    for done in range(0, 50 << 20, 1 << 20):
+        progress.update(done)
+    assert capsys.readouterr().err.splitlines() == ["dl: 16.0 MiB so far", "dl: 32.0 MiB so far", "dl: 48.0 MiB so far"]
+
+
+# -- order status / cancel ------------------------------------------------------------------------
+
+
+def test_order_status_prints_order_with_code_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = tmp_path / "out"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    failed = order("STATE_FAILED", done=True, error={"code": 7, "message": "no export permission"})
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=failed, match=[bearer()])
+        result = runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["error"]["codeText"] == "PERMISSION_DENIED"
+    assert "\nSTATE_FAILED\n" in outputs.read_text()
+
+
+def test_order_status_unknown_order() -> None:
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.get(f"{ORDER_URL}/nope", status=404, json={"code": 5, "message": "order nope not found"})
+        result = runner().invoke(octo.cli, ["order", "status", "nope"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: export order nope not found (HTTP 404): order nope not found (404, GET {ORDER_URL}/nope); "
+        "gRPC status NOT_FOUND (5)\n"
+    )
+
+
+def test_order_cancel_then_shows_the_state() -> None:
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={}, match=[bearer()])
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_FAILED", done=True, error={"code": 1, "message": "x"}))
+        result = runner().invoke(octo.cli, ["order", "cancel", NAME])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["error"]["codeText"] == "CANCELLED"
+    assert result.stderr == "cancelled export order ord-1\n"
+
+
+# -- pure helpers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [(0, "OK"), (1, "CANCELLED"), (9, "FAILED_PRECONDITION"), (16, "UNAUTHENTICATED"), (17, "Unknown code 17")],
+)
+def test_grpc_code_text(code: int, text: str) -> None:
+    assert octo.grpc_code_text(code) == text
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome"),
+    [
+        (order("STATE_PENDING"), ("pending", "STATE_PENDING, sub-processes 0 finished, 1 open")),
+        ({"name": "x", "metadata": {"state": "STATE_RUNNING"}}, ("pending", "STATE_RUNNING")),
+        (order("STATE_SUCCEEDED", done=True), ("success", "STATE_SUCCEEDED")),
+        (order("STATE_SUCCEEDED", done=False), ("pending", "STATE_SUCCEEDED, sub-processes 0 finished, 1 open")),
+        (order("STATE_FAILED", done=True), ("failure", "STATE_FAILED: no error details from the server")),
+        (
+            order("STATE_RUNNING", error={"code": 4, "message": "too slow"}),
+            ("failure", "STATE_RUNNING: DEADLINE_EXCEEDED (code 4): too slow"),
+        ),
+        ({"name": "x"}, ("failure", "STATE_UNSPECIFIED: the server does not know this order")),
+        (
+            order("STATE_RUNNING", error={"code": 0, "message": ""}),
+            ("pending", "STATE_RUNNING, sub-processes 0 finished, 1 open"),
+        ),
+    ],
+)
+def test_order_outcome(body: Dict, outcome: tuple) -> None:
+    assert octo.order_outcome(body) == outcome
+
+
+def test_sub_process_lists_are_counted() -> None:
+    body = {"metadata": {"state": "STATE_RUNNING", "finishedSubProcesses": ["a", "b"], "openSubProcesses": ["c"]}}
+    assert octo.order_outcome(body) == ("pending", "STATE_RUNNING, sub-processes 2 finished, 1 open")
