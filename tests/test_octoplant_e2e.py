@@ -1,0 +1,276 @@
+"""scripts/octoplant.py run as a CI step would, against the fake octoplant over real sockets (HTTP and HTTPS)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+from tests.conftest import SCRIPTS, clean_env, run_script
+from tests.fakes.octoplant import PASSWORD, OctoplantFake, env_for, make_server
+
+
+@pytest.fixture
+def fake() -> Iterator[OctoplantFake]:
+    server = make_server()
+    server.steps = 1  # done at the first poll: no waiting unless a test asks for it
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("octoplant-tls")
+
+
+@pytest.fixture
+def tls_fake(tls_dir: Path) -> Iterator[OctoplantFake]:
+    server = make_server(tls_dir=str(tls_dir))
+    server.steps = 1
+    server.start()
+    yield server
+    server.stop()
+
+
+def env(server: OctoplantFake, **extra: str) -> Dict[str, str]:
+    values = env_for(server.url)
+    values.update(extra)
+    return values
+
+
+def files_in(folder: Path) -> List[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_export_to_file_over_https_with_the_ca_bundle(tls_fake: OctoplantFake, tmp_path: Path) -> None:
+    tls_fake.steps = 2
+    target = tmp_path / "artifacts" / "plant.zip"
+    assert tls_fake.ca_bundle
+    done = run_script(
+        "octoplant",
+        "export",
+        "--contents",
+        "projectTree",
+        "--contents",
+        "jobList",
+        "-o",
+        str(target),
+        env=env(tls_fake, OCTOPLANT_CA_BUNDLE=tls_fake.ca_bundle),
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["state"] == "STATE_SUCCEEDED"
+    assert result["path"] == str(target)
+    assert result["members"] == ["contents.json", "projectTree.json", "jobList.json"]
+    assert result["bytes"] == target.stat().st_size
+    with zipfile.ZipFile(target) as archive:
+        contents = json.loads(archive.read("contents.json"))
+    assert contents["order"] == result["name"]
+    assert [e["kind"] for e in contents["exports"]] == ["projectTree", "jobList"]
+    assert files_in(target.parent) == ["plant.zip"]
+    assert len(tls_fake.seen("POST", "/v1/order")) == 1
+    assert f"export order {result['name']}: STATE_RUNNING, sub-processes 0 finished, 2 open" in done.stderr
+
+
+def test_requests_ca_bundle_works_too(tls_fake: OctoplantFake, tmp_path: Path) -> None:
+    assert tls_fake.ca_bundle
+    done = run_script(
+        "octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(tls_fake, REQUESTS_CA_BUNDLE=tls_fake.ca_bundle)
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_https_without_the_ca_bundle_fails_before_ordering(tls_fake: OctoplantFake, tmp_path: Path) -> None:
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(tls_fake))
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "Error: the server's TLS certificate could not be verified: set OCTOPLANT_CA_BUNDLE to the CA certificate"
+    )
+    assert tls_fake.seen("POST", "/v1/order") == []
+    assert files_in(tmp_path) == []
+
+
+def test_insecure_warns_once_and_urllib3_stays_quiet(tls_fake: OctoplantFake, tmp_path: Path) -> None:
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), "--insecure", env=env(tls_fake))
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        f"warning: --insecure: TLS certificates are NOT verified for {tls_fake.url}; credentials may be exposed"
+    )
+    assert "InsecureRequestWarning" not in done.stderr
+    assert sum("--insecure" in line for line in lines) == 1
+
+
+def test_failed_order_exit_1_and_nothing_saved(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.fail_orders = True
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 1
+    order = json.loads(done.stdout)
+    assert order["error"]["codeText"] == "INTERNAL"
+    assert done.stderr.splitlines()[-1].startswith(
+        f"Error: export order {order['name']} ended STATE_FAILED: INTERNAL (code 13): "
+        "export of projectTree failed: database connection lost"
+    )
+    assert fake.seen("GET", r"/v1/order/.*/download") == []
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("switches", "message"),
+    [
+        ({"truncate_download": True}, "broke off after"),
+        ({"truncate_download": True, "chunked_download": True}, "is not a readable ZIP archive"),
+        ({"corrupt_download": True}, "is damaged: member"),
+    ],
+    ids=["truncated", "truncated-chunked", "corrupt"],
+)
+def test_bad_download_leaves_nothing_at_path(
+    fake: OctoplantFake, tmp_path: Path, switches: Dict[str, bool], message: str
+) -> None:
+    for name, value in switches.items():
+        setattr(fake, name, value)
+    fake.download_size = 3 << 20
+    target = tmp_path / "x.zip"
+    done = run_script("octoplant", "export", "-o", str(target), env=env(fake))
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "retry with `order download" in done.stderr
+    assert files_in(tmp_path) == []
+
+
+def test_sigterm_while_waiting_cancels_the_order_and_exits_130(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.never_finish = True
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "octoplant.py"), "export", "-o", str(tmp_path / "x.zip")],
+        env=clean_env(env(fake)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not fake.seen("GET", r"/v1/order/[^/]+") and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        assert fake.seen("GET", r"/v1/order/[^/]+"), "the script never polled"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    (name,) = fake.orders
+    assert fake.cancelled == [name]
+    assert fake.orders[name]["order"]["error"]["code"] == 1
+    assert stderr.splitlines()[-3:] == [
+        f"cancelling export order {name}",
+        f"cancelled export order {name}",
+        "Interrupted.",
+    ]
+    assert stdout == ""
+    assert files_in(tmp_path) == []
+
+
+def test_timeout_cancels_the_order_and_exits_3(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.never_finish = True
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), "--timeout", "0", env=env(fake))
+    assert done.returncode == 3
+    name = json.loads(done.stdout)["name"]
+    assert fake.cancelled == [name]
+    assert "gave up waiting for export order" in done.stderr
+
+
+def test_token_expiry_mid_wait_signs_in_again(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.steps = 2
+    fake.token_uses = 2  # POST /v1/order and one poll, then 401
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), "--poll-max", "1", env=env(fake))
+    assert done.returncode == 0, done.stderr
+    assert len(fake.seen("POST", "/v1/oauth2/token")) >= 2
+    assert len(fake.seen("POST", "/v1/order")) == 1
+    assert "the access token was refused (HTTP 401); signing in again" in done.stderr
+
+
+def test_large_download_streams_with_progress(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.download_size = 40 << 20
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "big.zip"), env=env(fake))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["bytes"] == 40 << 20 == (tmp_path / "big.zip").stat().st_size
+    percents = [line.split(": ")[1].split("%")[0] for line in done.stderr.splitlines() if "%" in line]
+    assert percents == [str(p) for p in range(10, 101, 10)]
+
+
+def test_download_of_unknown_size_reports_every_16_mib(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.download_size = 40 << 20
+    fake.chunked_download = True
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "big.zip"), env=env(fake))
+    assert done.returncode == 0, done.stderr
+    so_far = [line.split(": ")[1] for line in done.stderr.splitlines() if "so far" in line]
+    assert so_far == ["16.0 MiB so far", "32.0 MiB so far"]
+
+
+def test_order_commands_status_download_cancel(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.steps = 2
+    started = run_script(
+        "octoplant", "export", "-o", str(tmp_path / "x.zip"), "--timeout", "0", "--no-cancel-on-timeout", env=env(fake)
+    )
+    assert started.returncode == 3
+    name = json.loads(started.stdout)["name"]
+    assert fake.cancelled == []
+    status = run_script("octoplant", "order", "status", name, env=env(fake))
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["metadata"]["state"] == "STATE_SUCCEEDED"
+    got = run_script("octoplant", "order", "download", name, "-o", str(tmp_path / "later.zip"), env=env(fake))
+    assert got.returncode == 0, got.stderr
+    assert json.loads(got.stdout)["members"] == ["contents.json", "projectTree.json"]
+    missing = run_script("octoplant", "order", "cancel", "nope", env=env(fake))
+    assert missing.returncode == 1
+    assert "export order nope not found (HTTP 404)" in missing.stderr
+    assert "gRPC status NOT_FOUND (5)" in missing.stderr
+
+
+def test_secrets_never_in_output(fake: OctoplantFake, tmp_path: Path) -> None:
+    secret = "client-secret-9f8e7d"
+    fake.client_secret = secret
+    fake.steps = 2
+    fake.token_uses = 2
+    github = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+    }
+    runs = [
+        run_script(
+            "octoplant",
+            "export",
+            "-o",
+            str(tmp_path / "x.zip"),
+            "--poll-max",
+            "1",
+            env=env(fake, OCTOPLANT_CLIENT_SECRET=secret, **github),
+        ),
+        run_script("octoplant", "order", "status", "nope", env=env(fake, OCTOPLANT_CLIENT_SECRET=secret)),
+        run_script("octoplant", "order", "status", "x", env=env(fake, OCTOPLANT_CLIENT_SECRET="wrong-" + secret)),
+        run_script(
+            "octoplant", "order", "status", "x", env=env(fake, OCTOPLANT_CLIENT_SECRET=secret, OCTOPLANT_PASSWORD="bad")
+        ),
+    ]
+    assert [r.returncode for r in runs] == [0, 1, 1, 1]
+    tokens = list(fake.tokens)
+    assert len(tokens) >= 3  # the export signed in again after its token expired
+    written = (tmp_path / "output").read_text() + (tmp_path / "summary").read_text()
+    for run in runs:
+        masked = [line for line in run.stderr.splitlines() if line.startswith("::add-mask::")]
+        shown = "\n".join(line for line in (run.stdout + run.stderr).splitlines() if line not in masked)
+        for value in [PASSWORD, secret, *tokens]:
+            assert value not in shown
+            assert value not in written
+    masked_first = [line for line in runs[0].stderr.splitlines() if line.startswith("::add-mask::")]
+    assert masked_first == [f"::add-mask::{t}" for t in tokens[:2]]
