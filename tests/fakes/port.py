@@ -23,8 +23,9 @@ action / run, 413 for a body over 1 MiB, 422 for a bad body or a finished run ('
 
 Switches beyond the base ones (fail_next, drop_next, latency): `expire_tokens()` makes every
 token issued so far answer 401; `token_ttl` is the expiresIn of new tokens; `reject_identifiers`
-makes bulk/upsert refuse those entities with 422. `timings` records (method, path, start, end)
-of every request, for the benchmark.
+makes bulk/upsert refuse those entities with 422; `max_body` lowers the 413 threshold.
+`issued` lists every token handed out; `timings` records (method, path, start, end) of every
+request, for the benchmark.
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ class PortFake(FakeServer):
         self.runs: Dict[str, Dict[str, Any]] = {}
         self.run_logs: Dict[str, List[Dict[str, Any]]] = {}
         self.reject_identifiers: Set[str] = set()
+        self.max_body = MAX_BODY  # bodies above this get 413, as Port does above 1 MiB
+        self.issued: List[str] = []  # every token ever handed out, for "no secret in output" checks
         self.timings: List[Tuple[str, str, float, float]] = []
         self._state = threading.RLock()
         self._ids = itertools.count(1)
@@ -194,7 +197,7 @@ class PortFake(FakeServer):
             expiry = self.tokens.get(token)
         if expiry is None or expiry < time.monotonic():
             return _error(401, "unauthorized", "The access token is missing, invalid or expired")
-        if len(request.body) > MAX_BODY:
+        if len(request.body) > self.max_body:
             return _error(413, "request_too_large", "Request body is too large (limit is 1MiB)")
         return None
 
@@ -220,6 +223,7 @@ class PortFake(FakeServer):
             issued = f"fake-port-token-{secrets.token_hex(16)}"
             with self._state:
                 self.tokens[issued] = time.monotonic() + self.token_ttl
+                self.issued.append(issued)
             return json_reply(
                 200, {"ok": True, "accessToken": issued, "expiresIn": self.token_ttl, "tokenType": "Bearer"}
             )
