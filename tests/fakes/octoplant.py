@@ -28,7 +28,8 @@ Switches (attributes, read at request time), besides FakeServer's fail_next/drop
 - `download_size`: serve a generated ZIP of exactly this many bytes instead, streamed chunk by
   chunk (stored members, CRCs computed while sending), never held in memory;
 - `chunked_download`: send the download without Content-Length (chunked encoding);
-- `token_uses`: a token is refused (401) after this many API requests (expiry mid-wait).
+- `token_uses`: a token is refused (401) after this many API requests (expiry mid-wait);
+- `download_rate`: bytes per second the download is paced to (a network link), None: as fast as it goes.
 
 `make_server(tls_dir=...)` serves HTTPS with a self-signed certificate made there by the
 `openssl` command; `server.ca_bundle` is then the certificate's path.
@@ -43,6 +44,7 @@ import ssl
 import struct
 import subprocess
 import threading
+import time
 import uuid
 import zipfile
 import zlib
@@ -252,6 +254,7 @@ class OctoplantFake(FakeServer):
         self.download_size: Optional[int] = None
         self.chunked_download = False
         self.token_uses: Optional[int] = None
+        self.download_rate: Optional[float] = None
         self.route("POST", "/v1/oauth2/token")(self._token)
         self.route("POST", "/v1/order")(self._create)
         self.route("GET", r"/v1/order/(?P<name>[^/]+)")(self._get)
@@ -393,7 +396,20 @@ class OctoplantFake(FakeServer):
             chunks = _corrupted(chunks, length)
         if self.truncate_download:
             chunks = _truncated(chunks, length // 2)
+        if self.download_rate:
+            chunks = _paced(chunks, self.download_rate)
         return Reply(200, headers=headers, stream=chunks, length=None if self.chunked_download else length)
+
+
+def _paced(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:
+    """Send no faster than `rate` bytes per second, like a network link would."""
+    started, sent = time.monotonic(), 0
+    for chunk in chunks:
+        yield chunk
+        sent += len(chunk)
+        ahead = sent / rate - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
 
 
 def _corrupted(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
