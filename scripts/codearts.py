@@ -997,8 +997,12 @@ def run() -> None:
     """Pipeline runs: start, inspect, stop, wait, read logs."""
 
 
-_pipeline_option = click.option("--pipeline-id", required=True, help="Pipeline ID (32 characters).")
-_run_option = click.option("--run-id", required=True, help="Pipeline run ID (pipeline_run_id).")
+_pipeline_option = click.option(
+    "--pipeline-id", required=True, envvar="CODEARTS_PIPELINE_ID", show_envvar=True, help="Pipeline ID (32 characters)."
+)
+_run_option = click.option(
+    "--run-id", required=True, envvar="CODEARTS_RUN_ID", show_envvar=True, help="Pipeline run ID (pipeline_run_id)."
+)
 
 
 @run.command("start")

@@ -36,6 +36,8 @@ def ci_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "CODEARTS_ENDPOINT",
         "CODEARTS_REGION",
         "CODEARTS_PROJECT_ID",
+        "CODEARTS_PIPELINE_ID",
+        "CODEARTS_RUN_ID",
         "CODEARTS_TOKEN",
         "HUAWEICLOUD_SDK_AK",
         "HUAWEICLOUD_SDK_SK",
@@ -848,6 +850,14 @@ def test_template_refused_with_error_body(tmp_path: Path) -> None:
     result = invoke("template", "create", "--file", str(path))
     assert result.exit_code == 1
     assert result.stderr == f"Error: flow is required (400, POST {url})\n"
+
+
+@responses.activate
+def test_pipeline_and_run_ids_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEARTS_PIPELINE_ID", PIPE)
+    monkeypatch.setenv("CODEARTS_RUN_ID", RUN)
+    responses.get(DETAIL, json=run_detail("RUNNING"), match=[matchers.query_param_matcher({"pipeline_run_id": RUN})])
+    assert invoke("run", "get").exit_code == 0
 
 
 def test_help_shows_env_vars_and_exit_codes() -> None:
