@@ -522,10 +522,13 @@ class ZadigClient:
         return answer if isinstance(answer, dict) else {"answer": answer}
 
     def get_task(self, workflow: str, task_id: int) -> Dict[str, Any]:
-        """One legacy task: workflow_name, env_name, targets, images, test_reports, status."""
+        """One legacy task: workflow_name, env_name, targets, images, test_reports, status (+ task_id)."""
         answer = self._call("GET", _legacy_path(workflow, task_id))
         _check_result(answer, f"read task {task_id} of workflow {workflow}")
-        return answer if isinstance(answer, dict) else {"answer": answer}
+        if not isinstance(answer, dict):
+            return {"task_id": task_id, "answer": answer}
+        # Zadig's legacy detail omits the id; add it so `jq .task_id` works on every task object.
+        return {"task_id": task_id, **answer}
 
     def restart_task(self, workflow: str, task_id: int) -> Dict[str, Any]:
         """Restart a failed, timed-out or cancelled legacy task; answers {resultCode, errorMsg}."""

@@ -234,7 +234,7 @@ def test_task_create_wait_follows_the_task(api: responses.RequestsMock, no_sleep
     api.get(legacy_task("wf", 8), json={"workflow_name": "wf", "status": "passed"})
     result = invoke("task", "create", "-w", "wf", "-e", "dev", "--image", "a=b", "--wait")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"workflow_name": "wf", "status": "passed"}
+    assert json.loads(result.stdout) == {"task_id": 8, "workflow_name": "wf", "status": "passed"}
     url = f"{BASE}/v1/projects/detail/p/pipelines/multi/wf/8"
     assert result.stderr == (
         f"started task 8 of workflow wf: {url}\n"
@@ -269,7 +269,7 @@ def test_task_get_and_its_outputs(api: responses.RequestsMock, tmp_path: Path) -
         "task", "get", "-w", "wf", "--id", "3", env={"GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
     )
     assert result.exit_code == 0  # reading a failed task is not a failure
-    assert json.loads(result.stdout) == task
+    assert json.loads(result.stdout) == {"task_id": 3, **task}  # the legacy detail omits its id; we add it
     values = read_outputs(outputs)
     assert (values["task-id"], values["status"], values["url"]) == ("3", "failed", legacy_task("wf", 3))
     assert "| status | failed |" in summary.read_text()
@@ -359,7 +359,7 @@ def test_task_wait_other_terminal_states_exit_1(status: str, api: responses.Requ
     api.get(legacy_task("wf", 4), json={"status": status, "env_name": "dev"})
     result = invoke("task", "wait", "-w", "wf", "--id", "4")
     assert result.exit_code == 1
-    assert json.loads(result.stdout) == {"status": status, "env_name": "dev"}
+    assert json.loads(result.stdout) == {"task_id": 4, "status": status, "env_name": "dev"}
     assert result.stderr == (
         f"Zadig task wf #4: running\nZadig task wf #4: {status}\n"
         f"Error: Zadig task wf #4 ended {status} ({legacy_task('wf', 4)})\n"
@@ -382,7 +382,7 @@ def test_task_wait_failure_still_writes_outputs(api: responses.RequestsMock, no_
     assert result.exit_code == 1
     values = read_outputs(outputs)
     assert (values["task-id"], values["status"]) == ("4", "failed")
-    assert json.loads(values["result"]) == {"status": "failed"}
+    assert json.loads(values["result"]) == {"task_id": 4, "status": "failed"}
 
 
 @pytest.fixture
@@ -400,7 +400,7 @@ def test_task_wait_timeout_exit_3_and_cancel(api: responses.RequestsMock, clock:
     api.post(legacy_task("wf", 4) + "/cancel", json={"resultCode": 0, "errorMsg": "success"})
     result = invoke("task", "wait", "-w", "wf", "--id", "4", "--timeout", "10", "--cancel-on-timeout")
     assert result.exit_code == 3
-    assert json.loads(result.stdout) == {"status": "running"}
+    assert json.loads(result.stdout) == {"task_id": 4, "status": "running"}
     assert result.stderr == (
         "Zadig task wf #4: running\n"
         "cancelling Zadig task wf #4\n"

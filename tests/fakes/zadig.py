@@ -325,14 +325,13 @@ class ZadigFake(FakeServer):
             status, running = task.advance()
         stages = []
         count = len(task.workflow.stages)
+        # The stage reached after `running` running polls holds the task's status; the ones before it passed.
+        current = min(running, count - 1)
         for number, (stage_name, jobs) in enumerate(task.workflow.stages):
-            if status == "passed":
+            if status == "passed" or number < current:
                 stage_status = "passed"
-            elif status in TERMINAL:
-                stage_status = status if number == count - 1 else "passed"
-            elif status == "running":
-                current = min(running, count - 1)
-                stage_status = "passed" if number < current else "running" if number == current else ""
+            elif number == current and (status == "running" or status in TERMINAL):
+                stage_status = str(status)
             else:
                 stage_status = ""
             stages.append(
