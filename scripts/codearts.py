@@ -731,7 +731,7 @@ class CodeArtsClient:
 
     def _v5(self, path: str) -> str:
         if not self.project_id:
-            raise click.UsageError("missing --project-id: pass it or set CODEARTS_PROJECT_ID")
+            raise CirelayError("missing --project-id: pass it or set CODEARTS_PROJECT_ID", exit_code=EXIT_USAGE)
         return f"/v5/{self.project_id}/api{path}"
 
     def _pages(self, path: str, body: Dict[str, Any], key: str, limit: Optional[int]) -> List[Any]:
@@ -896,8 +896,11 @@ def _region_of(endpoint: str) -> str:
 # -- CLI --------------------------------------------------------------------------------------
 
 
-def _client(ctx: click.Context) -> CodeArtsClient:
+def _client(ctx: click.Context, project: bool = True) -> CodeArtsClient:
+    """The client for the group's settings; exit 2 when one is missing (the project unless not needed)."""
     settings = ctx.find_root().params
+    if project:
+        require(settings.get("project_id"), "--project-id", "CODEARTS_PROJECT_ID")
     endpoint = settings.get("endpoint") or ""
     region = settings.get("region") or ""
     if not endpoint:
@@ -1160,7 +1163,7 @@ def template_create(
     body = parse_json_text(text, path)
     if not isinstance(body, dict):
         raise click.BadParameter(f"{path} must hold a JSON object", param_hint="--file")
-    client = _client(ctx)
+    client = _client(ctx, project=False)
     task = client.create_from_template(body)
     task_id = str(task["task_id"])
     log(f"template task {task_id} accepted")

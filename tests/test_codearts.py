@@ -801,7 +801,8 @@ def test_template_create_and_wait(tmp_path: Path, no_sleep: list, monkeypatch: p
 
 
 @responses.activate
-def test_template_create_without_wait(tmp_path: Path) -> None:
+def test_template_create_without_wait_needs_no_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARTS_PROJECT_ID")  # /v3/templates is not under a project
     path = tmp_path / "cddl.json"
     path.write_text(json.dumps(TEMPLATE))
     responses.post(f"{EP}/v3/templates/task", json={"task_id": "T1"})
