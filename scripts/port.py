@@ -579,7 +579,6 @@ class PortClient:
         self._token: Optional[str] = None
         self._refreshed = False
         self._lock = threading.Lock()
-        self.requests_sent = 0
 
     # -- token ------------------------------------------------------------------------------
     def _fetch_token(self) -> str:
@@ -635,20 +634,17 @@ class PortClient:
         """One authenticated request under /v1; a 401 renews the token once and sends it again."""
         session = self._create_session if create else self._session
         url = f"{self.api}{path}"
-        for attempt in (1, 2):
+        headers = dict(kwargs.pop("headers", None) or {})
+        while True:
             token = self.token()
-            headers = dict(kwargs.pop("headers", None) or {})
             headers["Authorization"] = f"Bearer {token}"
             try:
-                self.requests_sent += 1
                 return api_request(session, method, url, messages=messages, headers=headers, **kwargs)
             except CirelayError as exc:
-                # A 401 means nothing was done, so even a create may be sent again.
-                if exc.status != 401 or attempt == 2 or not self._renew(token):
+                # A 401 means Port did nothing, so even a create may be sent again with a new token;
+                # _renew says no once this process has already fetched a replacement.
+                if exc.status != 401 or not self._renew(token):
                     raise
-            finally:
-                kwargs["headers"] = headers
-        raise AssertionError("unreachable")
 
     # -- entities ---------------------------------------------------------------------------
     def upsert_entity(
