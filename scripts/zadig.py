@@ -692,10 +692,12 @@ def check_commit_id(ctx: click.Context, param: click.Parameter, value: Optional[
 
 
 def client_from(ctx: click.Context) -> ZadigClient:
-    """The client for the group's --url/--token (ZADIG_URL/ZADIG_TOKEN); exit 2 when one is missing."""
+    """The client for --url (ZADIG_URL) and ZADIG_TOKEN; exit 2 when one is missing."""
     settings = ctx.find_object(dict) or {}
     url = require(settings.get("url"), "--url", "ZADIG_URL")
-    token = require(settings.get("token"), "--token", "ZADIG_TOKEN")
+    token = os.environ.get("ZADIG_TOKEN", "").strip()
+    if not token:
+        raise click.UsageError("missing ZADIG_TOKEN: set it to a Zadig API token (read only from the environment)")
     if not url.startswith(("http://", "https://")):
         raise click.UsageError(f"ZADIG_URL must start with http:// or https://, got {url!r}")
     return ZadigClient(url, token)
@@ -770,16 +772,13 @@ id_option = click.option("--id", "task_id", required=True, type=click.IntRange(m
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="cirelay-zadig")
 @click.option("--url", envvar="ZADIG_URL", show_envvar=True, help="Zadig base URL, e.g. https://zadig.example.com.")
-@click.option(
-    "--token",
-    envvar="ZADIG_TOKEN",
-    show_envvar=True,
-    help="Zadig API token, sent as a Bearer token. Prefer the environment variable.",
-)
 @click.pass_context
-def cli(ctx: click.Context, url: Optional[str], token: Optional[str]) -> None:
-    """Start Zadig workflow tasks from a CI job and wait for them."""
-    ctx.obj = {"url": url, "token": token}
+def cli(ctx: click.Context, url: Optional[str]) -> None:
+    """Start Zadig workflow tasks from a CI job and wait for them.
+
+    The API token comes only from ZADIG_TOKEN (never an option: a command line shows in process lists).
+    """
+    ctx.obj = {"url": url}
 
 
 @cli.group(epilog=EXIT_CODES_HELP)

@@ -96,7 +96,8 @@ def test_missing_url_and_token_exit_2() -> None:
     assert "missing --url: pass it or set ZADIG_URL" in result.stderr
     result = invoke("task", "get", "-w", "wf", "--id", "1", env={"ZADIG_TOKEN": None})
     assert result.exit_code == 2
-    assert "missing --token: pass it or set ZADIG_TOKEN" in result.stderr
+    assert "missing ZADIG_TOKEN: set it to a Zadig API token (read only from the environment)" in result.stderr
+    assert invoke("task", "get", "-w", "wf", "--id", "1", "--token", "x").exit_code == 2  # no such option
 
 
 def test_url_must_be_http() -> None:
