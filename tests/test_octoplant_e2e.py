@@ -146,7 +146,10 @@ def test_bad_download_leaves_nothing_at_path(
     assert files_in(tmp_path) == []
 
 
-def test_sigterm_while_waiting_cancels_the_order_and_exits_130(fake: OctoplantFake, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_while_waiting_cancels_the_order_and_exits_130(
+    fake: OctoplantFake, tmp_path: Path, signum: signal.Signals
+) -> None:
     fake.never_finish = True
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPTS / "octoplant.py"), "export", "-o", str(tmp_path / "x.zip")],
@@ -160,7 +163,7 @@ def test_sigterm_while_waiting_cancels_the_order_and_exits_130(fake: OctoplantFa
         while not fake.seen("GET", r"/v1/order/[^/]+") and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
         assert fake.seen("GET", r"/v1/order/[^/]+"), "the script never polled"
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -175,6 +178,37 @@ def test_sigterm_while_waiting_cancels_the_order_and_exits_130(fake: OctoplantFa
         "Interrupted.",
     ]
     assert stdout == ""
+    assert files_in(tmp_path) == []
+
+
+def test_sigterm_during_the_download_removes_the_partial_file(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.download_size = 64 << 20
+    fake.download_rate = 8e6  # about 8 s for the whole download: plenty of time to stop it halfway
+    target = tmp_path / "x.zip"
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "octoplant.py"), "export", "-o", str(target)],
+        env=clean_env(env(fake)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            parts = [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+            if parts and parts[0].stat().st_size > 0:
+                break
+            time.sleep(0.02)
+        assert parts, "no partial download appeared"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.splitlines()[-1] == "Interrupted."
+    assert stdout == ""
+    assert fake.cancelled == []  # the order had finished: nothing to cancel
     assert files_in(tmp_path) == []
 
 
@@ -274,3 +308,21 @@ def test_secrets_never_in_output(fake: OctoplantFake, tmp_path: Path) -> None:
             assert value not in written
     masked_first = [line for line in runs[0].stderr.splitlines() if line.startswith("::add-mask::")]
     assert masked_first == [f"::add-mask::{t}" for t in tokens[:2]]
+
+
+def test_order_is_sent_once_when_the_answer_is_lost(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.drop_next(1, match=r"^POST /v1/order$")
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 1
+    assert "could not complete POST" in done.stderr
+    assert len(fake.seen("POST", "/v1/order")) == 1
+    assert files_in(tmp_path) == []
+
+
+def test_polls_and_download_ride_out_a_503_burst(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.fail_next(2, 503, {"code": 14, "message": "busy"}, match=r"^GET /v1/order/[^/]+$")
+    fake.fail_next(1, 429, {"code": 8, "message": "slow down"}, {"Retry-After": "0"}, match=r"/download$")
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 0, done.stderr
+    assert len(fake.seen("GET", r"/v1/order/[^/]+/download")) == 2
+    assert files_in(tmp_path) == ["x.zip"]
