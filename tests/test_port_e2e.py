@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import pytest
 
-from tests.conftest import ROOT, clean_env, run_script
+from tests.conftest import run_script
 from tests.fakes import port as fakeport
 
 
@@ -370,18 +369,3 @@ def test_ci_report_outside_ci(port: Step) -> None:
     done = port("ci", "report", "-b", "ciJob")
     assert done.returncode == 2
     assert "neither CIRCLECI nor GITHUB_ACTIONS is set" in done.stderr
-
-
-def test_the_port_demo_runs() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "demo", "port"],
-        cwd=ROOT,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
-    assert done.stdout.rstrip().endswith("demo finished: port")
-    assert fakeport.CLIENT_SECRET not in done.stdout + done.stderr
