@@ -181,15 +181,6 @@ class PortFake(FakeServer):
             self.run_logs.setdefault(run_id, [])
         return run
 
-    def start(self, port: int = 0) -> str:
-        url = super().start(port)
-        # The base handler writes headers and body in two sends; with Nagle on, the body waits
-        # for the client's delayed ACK (~40 ms a request). Port's own servers do not stall like
-        # that, so the fake answers with TCP_NODELAY (the benchmark would measure the fake otherwise).
-        assert self._httpd is not None
-        self._httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-        return url
-
     # -- dispatch ---------------------------------------------------------------------------
     def handle(self, request: Request) -> Optional[Reply]:
         started = time.monotonic()
