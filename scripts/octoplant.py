@@ -829,8 +829,9 @@ class OctoplantClient:
             self.order_url(name, "/cancel"),
             messages={404: f"export order {name} not found (HTTP 404)"},
         )
-        log(f"cancelled export order {name}")
-        return self.get_order(name)
+        order = self.get_order(name)
+        log(f"cancel sent for export order {name}; it is now {order_outcome(order)[1]}")
+        return order
 
     def wait(self, name: str, *, timeout: float, poll_max: float, cancel: bool) -> Dict[str, Any]:
         """Poll the order until it succeeds (returned), fails (exit 1) or the timeout passes (exit 3)."""

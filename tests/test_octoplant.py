@@ -335,7 +335,8 @@ def test_timeout_cancels_unless_told_not_to(tmp_path: Path, no_sleep: list, canc
         result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip"), "--timeout", "0", flag])
     assert result.exit_code == 3
     assert json.loads(result.stdout)["metadata"]["state"] == "STATE_RUNNING"
-    assert ("cancelled export order ord-1" in result.stderr) is cancel
+    cancelled_line = "cancel sent for export order ord-1; it is now STATE_FAILED: CANCELLED (code 1): cancelled"
+    assert (cancelled_line in result.stderr.splitlines()) is cancel
     assert "gave up waiting for export order ord-1 after 0 s" in result.stderr
     assert no_leftovers(tmp_path) == []
 
@@ -355,7 +356,7 @@ def test_interrupt_while_waiting_cancels_and_exits_130(tmp_path: Path, monkeypat
     assert result.exit_code == 130
     assert result.stderr.splitlines()[-3:] == [
         "cancelling export order ord-1",
-        "cancelled export order ord-1",
+        "cancel sent for export order ord-1; it is now STATE_FAILED: CANCELLED (code 1): x",
         "Interrupted.",
     ]
 
@@ -480,7 +481,7 @@ def test_order_cancel_then_shows_the_state() -> None:
         result = runner().invoke(octo.cli, ["order", "cancel", NAME])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["error"]["codeText"] == "CANCELLED"
-    assert result.stderr == "cancelled export order ord-1\n"
+    assert result.stderr == "cancel sent for export order ord-1; it is now STATE_FAILED: CANCELLED (code 1): x\n"
 
 
 # -- pure helpers ---------------------------------------------------------------------------------

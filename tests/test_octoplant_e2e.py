@@ -174,7 +174,7 @@ def test_signal_while_waiting_cancels_the_order_and_exits_130(
     assert fake.orders[name]["order"]["error"]["code"] == 1
     assert stderr.splitlines()[-3:] == [
         f"cancelling export order {name}",
-        f"cancelled export order {name}",
+        f"cancel sent for export order {name}; it is now STATE_FAILED: CANCELLED (code 1): the export was cancelled",
         "Interrupted.",
     ]
     assert stdout == ""
