@@ -829,6 +829,9 @@ def task_create(
     """Start a task of a legacy workflow with images to deploy and/or services to build."""
     if not images and not builds:
         raise click.UsageError("give at least one --image SERVICE=IMAGE or --build SERVICE:REPO@BRANCH")
+    for service, image in images:
+        if not image.strip():
+            raise click.UsageError(f"--image {service}= names no image")
     client = client_from(ctx)
     answer = client.create_task(task_body(workflow, env_name, images, builds, service_type))
     task_id = answer.get("task_id")

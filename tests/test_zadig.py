@@ -194,6 +194,9 @@ def test_task_create_needs_an_image_or_a_build(api: responses.RequestsMock) -> N
     result = invoke("task", "create", "-w", "wf", "-e", "dev")
     assert result.exit_code == 2
     assert "give at least one --image SERVICE=IMAGE or --build SERVICE:REPO@BRANCH" in result.stderr
+    result = invoke("task", "create", "-w", "wf", "-e", "dev", "--image", "api=")
+    assert result.exit_code == 2
+    assert "--image api= names no image" in result.stderr
 
 
 @pytest.mark.parametrize("spec", ["web", "web:repo", ":repo@main", "web:@main", "web:repo@"])
