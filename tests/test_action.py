@@ -249,26 +249,26 @@ def _copy_repo(dest: Path) -> None:
         subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True, timeout=30)
 
 
-def test_the_action_runs_under_act_against_the_fake(tmp_path: Path) -> None:
-    port_fake = need_platform("port")
+def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
+    fakes = {name: need_platform(name) for name in ("port", "zadig", "codearts", "octoplant")}
     act = tool("act")
     wheels = wheelhouse()
     repo, out, cache = tmp_path / "repo", tmp_path / "out", tmp_path / "act-cache"
     for folder in (repo, out, cache):
         folder.mkdir()
     _copy_repo(repo)
-    server = port_fake.make_server()
-    url = server.start()
+    servers = {name: module.make_server() for name, module in fakes.items()}
+    env = clean_env(
+        {
+            **offline_pip_env(wheels),
+            "CIRELAY_TEST_OUT": str(out),
+            "CIRELAY_TEST_PYTHON": sys.executable,
+            "PATH": path_with_python(),
+        }
+    )
     try:
-        env = clean_env(
-            {
-                **port_fake.env_for(url),
-                **offline_pip_env(wheels),
-                "CIRELAY_TEST_OUT": str(out),
-                "CIRELAY_TEST_PYTHON": sys.executable,
-                "PATH": path_with_python(),
-            }
-        )
+        for name, server in servers.items():
+            env.update(fakes[name].env_for(server.start()))
         act_args = ["workflow_dispatch", "-W", ".github/workflows/action-test.yml", "-P", "ubuntu-latest=-self-hosted"]
         act_args += ["--action-offline-mode", "--no-cache-server", "--action-cache-path", str(cache)]
         done = subprocess.run(
@@ -280,10 +280,10 @@ def test_the_action_runs_under_act_against_the_fake(tmp_path: Path) -> None:
             timeout=300,
             check=False,
         )
-        tokens = list(server.tokens)
-        entity = server.entities["microservice"].get("cirelay-action-test")
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
+    port = servers["port"]
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-6000:]
     assert "Job succeeded" in log
@@ -297,17 +297,31 @@ def test_the_action_runs_under_act_against_the_fake(tmp_path: Path) -> None:
     assert upsert["run-id"] == upsert["path"] == ""  # declared, not written by this command
     got = json.loads((out / "get-outputs.json").read_text())
     assert json.loads(got["entity"])["title"] == 'Action test with "quotes" and  two spaces'
-    assert entity is not None and entity["team"] == ["platform"]
+    assert port.entities["microservice"]["cirelay-action-test"]["team"] == ["platform"]
+    zadig = json.loads((out / "zadig-outputs.json").read_text())
+    assert zadig["status"] == "passed" and json.loads(zadig["result"])["task_id"] == int(zadig["task-id"])
+    codearts = json.loads((out / "codearts-outputs.json").read_text())
+    assert codearts["status"] == "COMPLETED" and codearts["run-id"] in servers["codearts"].runs
+    octoplant = json.loads((out / "octoplant-outputs.json").read_text())
+    assert len(octoplant["sha256"]) == 64 and octoplant["path"].endswith("octoplant-export.zip")
 
     # The failing step failed with the script's message.
     assert "entity no-such-service not found in blueprint microservice" in log
 
     # Masking: the token the action got is never in the log; printed later it shows as ***.
+    tokens = list(port.tokens)
     assert tokens, "the fake issued no token"
     for token in tokens:
         assert token not in log
     assert re.search(r'"accessToken":\s*"\*\*\*"', log), log[-3000:]
-    assert port_fake.CLIENT_SECRET not in log
+    secrets = (
+        fakes["port"].CLIENT_SECRET,
+        fakes["zadig"].FAKE_TOKEN,
+        fakes["codearts"].SK,
+        fakes["octoplant"].PASSWORD,
+    )
+    for secret in secrets:
+        assert secret not in log
 
     # The job summary got the script's Markdown table.
     assert "Summary - | cirelay | |" in log and "| identifier | cirelay-action-test |" in log
