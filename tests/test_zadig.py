@@ -31,6 +31,14 @@ def custom_query(workflow: str, task_id: int) -> Any:
     return matchers.query_param_matcher({"taskId": str(task_id), "workflowKey": workflow})
 
 
+def runner() -> CliRunner:
+    """stdout and stderr apart on click 8.1 (mix_stderr=False) and 8.2+ (always apart)."""
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
+
+
 def invoke(*args: str, env: Optional[Dict[str, Optional[str]]] = None) -> Result:
     base_env: Dict[str, Optional[str]] = {
         "ZADIG_URL": BASE,
@@ -43,8 +51,8 @@ def invoke(*args: str, env: Optional[Dict[str, Optional[str]]] = None) -> Result
         "GITHUB_STEP_SUMMARY": None,
     }
     base_env.update(env or {})
-    result = CliRunner().invoke(zd.cli, list(args), env=base_env)
-    assert TOKEN not in result.output
+    result = runner().invoke(zd.cli, list(args), env=base_env)
+    assert TOKEN not in result.stdout + result.stderr
     return result
 
 
