@@ -26,8 +26,10 @@ def _wheelhouse() -> Optional[Path]:
     folder = Path(tempfile.mkdtemp(prefix="cirelay-wheels-"))
     atexit.register(shutil.rmtree, folder, True)
     requirements = str(ROOT / "scripts" / "requirements.txt")
+    # The runtime requirements, plus what building the project's wheel needs (setuptools, wheel).
+    wanted = ["-r", requirements, "setuptools>=64", "wheel"]
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "-r", requirements, "-d", str(folder)],
+        [sys.executable, "-m", "pip", "download", "-q", *wanted, "-d", str(folder)],
         capture_output=True,
         text=True,
         timeout=180,
