@@ -11,9 +11,21 @@ from types import ModuleType
 from typing import Dict, Optional
 
 import pytest
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
+
+
+def cli_runner() -> CliRunner:
+    """A CliRunner with stdout and stderr apart, on click 8.1 (mix_stderr) and 8.2+ (always apart).
+
+    The scripts pin click 8.1.8 (the last release for Python 3.9); newer clicks work too.
+    """
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:
+        return CliRunner()
 
 
 def load_script(name: str) -> ModuleType:

@@ -10,13 +10,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import pytest
 import requests
 import responses
-from click.testing import CliRunner, Result
+from click.testing import Result
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 from responses import matchers, registries
 
-from tests.conftest import load_script
+from tests.conftest import cli_runner, load_script
 
 codearts = load_script("codearts")
 
@@ -58,7 +58,7 @@ def ci_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def invoke(*args: str, input: Optional[str] = None) -> Result:
-    return CliRunner().invoke(codearts.cli, list(args), input=input)
+    return cli_runner().invoke(codearts.cli, list(args), input=input)
 
 
 def token_header() -> Any:

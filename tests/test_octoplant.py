@@ -12,10 +12,9 @@ from typing import Any, Dict, List
 
 import pytest
 import responses
-from click.testing import CliRunner
 from responses import matchers, registries
 
-from tests.conftest import load_script
+from tests.conftest import cli_runner, load_script
 
 octo = load_script("octoplant")
 
@@ -25,14 +24,6 @@ ORDER_URL = f"{BASE}/v1/order"
 NAME = "ord-1"
 SECRET = "s3cr3t-client"
 PASSWORD = "pw-never-shown"
-
-
-def runner() -> CliRunner:
-    """stdout and stderr apart, on click 8.1 (mix_stderr) and 8.2+ (always apart)."""
-    try:
-        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
-    except TypeError:
-        return CliRunner()
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +111,7 @@ def test_export_orders_polls_downloads_and_checks(tmp_path: Path, no_sleep: list
             content_type="application/zip",
             match=[bearer(), matchers.header_matcher({"Accept-Encoding": "identity"})],
         )
-        result = runner().invoke(
+        result = cli_runner().invoke(
             octo.cli, ["export", "--contents", "projectTree", "--contents", "JOBLIST", "-o", str(target)]
         )
     assert result.exit_code == 0, result.stderr
@@ -160,7 +151,7 @@ def test_contents_json_with_options_and_extra_kind(tmp_path: Path, no_sleep: lis
         )
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
         rsps.get(f"{ORDER_URL}/{NAME}/download", body=ZIP)
-        result = runner().invoke(
+        result = cli_runner().invoke(
             octo.cli,
             ["export", "--contents-json", json.dumps(options), "--contents", "eventLog", "-o", str(tmp_path / "e.zip")],
         )
@@ -175,7 +166,7 @@ def test_contents_json_with_options_and_extra_kind(tmp_path: Path, no_sleep: lis
 )
 def test_unknown_export_kind_is_exit_2_listing_the_known(tmp_path: Path, args: List[str]) -> None:
     with responses.RequestsMock():  # nothing may be sent
-        result = runner().invoke(octo.cli, ["export", *args, "-o", str(tmp_path / "x.zip")])
+        result = cli_runner().invoke(octo.cli, ["export", *args, "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 2
     assert "unknown export kind 'projectTre'; known kinds: projectTree, jobList, jobResults, " in result.stderr
     assert "assetState, usageInformation" in result.stderr
@@ -183,7 +174,7 @@ def test_unknown_export_kind_is_exit_2_listing_the_known(tmp_path: Path, args: L
 
 
 def test_contents_json_options_must_be_objects(tmp_path: Path) -> None:
-    result = runner().invoke(octo.cli, ["export", "--contents-json", '{"jobList": 1}', "-o", str(tmp_path / "x")])
+    result = cli_runner().invoke(octo.cli, ["export", "--contents-json", '{"jobList": 1}', "-o", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "the options of jobList must be a JSON object, got int" in result.stderr
 
@@ -199,14 +190,14 @@ def test_contents_json_options_must_be_objects(tmp_path: Path) -> None:
 def test_missing_settings_are_exit_2(monkeypatch: pytest.MonkeyPatch, unset: str, message: str) -> None:
     monkeypatch.delenv(unset)
     with responses.RequestsMock():
-        result = runner().invoke(octo.cli, ["order", "status", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 2
     assert message in result.stderr
 
 
 def test_url_must_be_http_or_https(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCTOPLANT_URL", "octoplant.example.com:64023")
-    result = runner().invoke(octo.cli, ["order", "status", NAME])
+    result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 2
     assert "--url must start with https:// or http://, got 'octoplant.example.com:64023'" in result.stderr
 
@@ -216,7 +207,7 @@ def test_sign_in_refused_says_so_without_the_password() -> None:
         rsps.post(
             TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "invalid user credentials"}
         )
-        result = runner().invoke(octo.cli, ["order", "status", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 1
     assert result.stderr == (
         "Error: octoplant refused the sign-in: check OCTOPLANT_USERNAME, OCTOPLANT_PASSWORD and the client "
@@ -238,7 +229,7 @@ def test_default_client_id_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json={"access_token": "t"}, match=[matchers.urlencoded_params_matcher(form)])
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"), match=[bearer("t")])
-        result = runner().invoke(octo.cli, ["order", "status", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 0, result.stderr
     assert "ff99971a" not in result.stdout + result.stderr
 
@@ -252,7 +243,7 @@ def test_token_fetched_again_once_on_401_mid_wait(tmp_path: Path, no_sleep: list
         add_token(rsps, "tok-2")
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True), match=[bearer("tok-2")])
         rsps.get(f"{ORDER_URL}/{NAME}/download", body=ZIP, match=[bearer("tok-2")])
-        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 0, result.stderr
     assert "the access token was refused (HTTP 401); signing in again" in result.stderr
 
@@ -263,7 +254,7 @@ def test_second_401_in_a_row_is_an_error_with_the_grpc_code() -> None:
         rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "access token expired"})
         add_token(rsps, "tok-2")
         rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "user locked"})
-        result = runner().invoke(octo.cli, ["order", "status", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
         "Error: authentication failed (HTTP 401): check the credentials: user locked "
@@ -277,7 +268,7 @@ def test_token_is_masked_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> N
     with responses.RequestsMock() as rsps:
         add_token(rsps, "tok-secret-1")
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
-        result = runner().invoke(octo.cli, ["order", "status", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 0
     assert result.stderr.splitlines() == ["::add-mask::tok-secret-1"]
 
@@ -286,7 +277,7 @@ def test_token_is_masked_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> N
 def test_order_post_is_never_sent_twice(tmp_path: Path, no_sleep: list) -> None:
     add_token(responses.mock)
     responses.post(ORDER_URL, status=503, json={"code": 14, "message": "export service busy"})
-    result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1
     assert len([c for c in responses.calls if c.request.url == ORDER_URL]) == 1
     assert result.stderr.splitlines()[-1] == (
@@ -301,7 +292,7 @@ def test_failed_order_exit_1_with_code_text(tmp_path: Path, no_sleep: list) -> N
         add_token(rsps)
         rsps.post(ORDER_URL, json=order("STATE_PENDING"))
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_FAILED", done=True, error=error))
-        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"] == {**error, "codeText": "INTERNAL"}
     assert result.stderr.splitlines()[-1] == (
@@ -316,7 +307,7 @@ def test_state_unspecified_is_an_error(tmp_path: Path, no_sleep: list) -> None:
         add_token(rsps)
         rsps.post(ORDER_URL, json=order("STATE_PENDING"))
         rsps.get(f"{ORDER_URL}/{NAME}", json={"name": NAME, "metadata": {"state": "STATE_UNSPECIFIED"}})
-        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1
     assert "ended STATE_UNSPECIFIED: the server does not know this order" in result.stderr
 
@@ -332,7 +323,7 @@ def test_timeout_cancels_unless_told_not_to(tmp_path: Path, no_sleep: list, canc
             cancelled = order("STATE_FAILED", done=True, error={"code": 1, "message": "cancelled"})
             rsps.get(f"{ORDER_URL}/{NAME}", json=cancelled)
         flag = "--cancel-on-timeout" if cancel else "--no-cancel-on-timeout"
-        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip"), "--timeout", "0", flag])
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip"), "--timeout", "0", flag])
     assert result.exit_code == 3
     assert json.loads(result.stdout)["metadata"]["state"] == "STATE_RUNNING"
     cancelled_line = "cancel sent for export order ord-1; it is now STATE_FAILED: CANCELLED (code 1): cancelled"
@@ -352,7 +343,7 @@ def test_interrupt_while_waiting_cancels_and_exits_130(tmp_path: Path, monkeypat
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
         rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={})
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_FAILED", done=True, error={"code": 1, "message": "x"}))
-        result = runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 130
     assert result.stderr.splitlines()[-3:] == [
         "cancelling export order ord-1",
@@ -391,7 +382,7 @@ def test_bad_download_leaves_nothing_at_path(tmp_path: Path, body: bytes, messag
         add_token(rsps)
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
         rsps.get(f"{ORDER_URL}/{NAME}/download", body=body)
-        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(target)])
+        result = cli_runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(target)])
     assert result.exit_code == 1
     assert message in result.stderr
     assert target.read_bytes() == b"the previous export"
@@ -402,7 +393,7 @@ def test_download_of_unfinished_order_is_refused_before_downloading(tmp_path: Pa
     with responses.RequestsMock() as rsps:
         add_token(rsps)
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
-        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path / "x.zip")])
+        result = cli_runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1
     assert "Error: export order ord-1 has nothing to download: STATE_RUNNING, sub-processes 0 finished, 1 open" in (
         result.stderr
@@ -418,7 +409,7 @@ def test_download_error_names_grpc_status(tmp_path: Path) -> None:
         rsps.get(
             f"{ORDER_URL}/{NAME}/download", status=400, json={"code": 9, "message": "export expired", "details": []}
         )
-        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path / "x.zip")])
+        result = cli_runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
         f"Error: export expired (400, GET {ORDER_URL}/{NAME}/download); gRPC status FAILED_PRECONDITION (9)"
@@ -428,7 +419,7 @@ def test_download_error_names_grpc_status(tmp_path: Path) -> None:
 
 def test_download_into_a_directory_is_exit_2(tmp_path: Path) -> None:
     with responses.RequestsMock():
-        result = runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path)])
+        result = cli_runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path)])
     assert result.exit_code == 2
     assert "is a directory" in result.stderr
 
@@ -455,7 +446,7 @@ def test_order_status_prints_order_with_code_text(tmp_path: Path, monkeypatch: p
     with responses.RequestsMock() as rsps:
         add_token(rsps)
         rsps.get(f"{ORDER_URL}/{NAME}", json=failed, match=[bearer()])
-        result = runner().invoke(octo.cli, ["order", "status", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["error"]["codeText"] == "PERMISSION_DENIED"
     assert "\nSTATE_FAILED\n" in outputs.read_text()
@@ -465,7 +456,7 @@ def test_order_status_unknown_order() -> None:
     with responses.RequestsMock() as rsps:
         add_token(rsps)
         rsps.get(f"{ORDER_URL}/nope", status=404, json={"code": 5, "message": "order nope not found"})
-        result = runner().invoke(octo.cli, ["order", "status", "nope"])
+        result = cli_runner().invoke(octo.cli, ["order", "status", "nope"])
     assert result.exit_code == 1
     assert result.stderr == (
         f"Error: export order nope not found (HTTP 404): order nope not found (404, GET {ORDER_URL}/nope); "
@@ -478,7 +469,7 @@ def test_order_cancel_then_shows_the_state() -> None:
         add_token(rsps)
         rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={}, match=[bearer()])
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_FAILED", done=True, error={"code": 1, "message": "x"}))
-        result = runner().invoke(octo.cli, ["order", "cancel", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "cancel", NAME])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["error"]["codeText"] == "CANCELLED"
     assert result.stderr == "cancel sent for export order ord-1; it is now STATE_FAILED: CANCELLED (code 1): x\n"

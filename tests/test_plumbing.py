@@ -10,10 +10,9 @@ import click
 import pytest
 import requests
 import responses
-from click.testing import CliRunner
 from responses import matchers, registries
 
-from tests.conftest import ROOT, SCRIPTS, load_script
+from tests.conftest import ROOT, SCRIPTS, cli_runner, load_script
 from tests.fakes.base import FakeServer, json_reply
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -181,7 +180,7 @@ def echo_json(properties: dict) -> None:
 
 
 def test_json_inline_file_and_stdin(tmp_path: Path) -> None:
-    runner = CliRunner()
+    runner = cli_runner()
     assert runner.invoke(echo_json, ["--properties", '{"a": 1}']).output == '{"a": 1}\n'
     (tmp_path / "p.json").write_text('{"b": [1, 2]}')
     assert runner.invoke(echo_json, ["--properties", f"@{tmp_path / 'p.json'}"]).output == '{"b": [1, 2]}\n'
@@ -189,19 +188,19 @@ def test_json_inline_file_and_stdin(tmp_path: Path) -> None:
 
 
 def test_bad_json_names_option_and_position() -> None:
-    result = CliRunner().invoke(echo_json, ["--properties", '{"a": 1,}'])
+    result = cli_runner().invoke(echo_json, ["--properties", '{"a": 1,}'])
     assert result.exit_code == 2
-    assert "Invalid value for '--properties': the value is not valid JSON: " in result.output
-    assert "at line 1 column 9" in result.output
+    assert "Invalid value for '--properties': the value is not valid JSON: " in result.stderr
+    assert "at line 1 column 9" in result.stderr
 
 
 def test_json_of_the_wrong_kind_and_missing_file() -> None:
-    result = CliRunner().invoke(echo_json, ["--properties", "[1]"])
+    result = cli_runner().invoke(echo_json, ["--properties", "[1]"])
     assert result.exit_code == 2
-    assert "expected a JSON object, got list" in result.output
-    result = CliRunner().invoke(echo_json, ["--properties", "@/nonexistent/p.json"])
+    assert "expected a JSON object, got list" in result.stderr
+    result = cli_runner().invoke(echo_json, ["--properties", "@/nonexistent/p.json"])
     assert result.exit_code == 2
-    assert "cannot read /nonexistent/p.json" in result.output
+    assert "cannot read /nonexistent/p.json" in result.stderr
 
 
 def test_key_value() -> None:
@@ -313,14 +312,14 @@ def missing() -> None:
 
 
 def test_group_maps_errors_to_exit_codes() -> None:
-    result = CliRunner().invoke(demo_cli, ["boom"])
+    result = cli_runner().invoke(demo_cli, ["boom"])
     assert result.exit_code == 3
     assert result.stdout == '{\n  "status": "running"\n}\n'
     assert "Error: too slow" in result.stderr
-    assert CliRunner().invoke(demo_cli, ["interrupted"]).exit_code == 130
-    result = CliRunner().invoke(demo_cli, ["missing"])
+    assert cli_runner().invoke(demo_cli, ["interrupted"]).exit_code == 130
+    result = cli_runner().invoke(demo_cli, ["missing"])
     assert result.exit_code == 2
-    assert "missing --client-id: pass it or set PORT_CLIENT_ID" in result.output
+    assert "missing --client-id: pass it or set PORT_CLIENT_ID" in result.stderr
 
 
 def test_wait_abandon_cancels_on_timeout_and_interrupt(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -11,10 +11,10 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import responses
-from click.testing import CliRunner, Result
+from click.testing import Result
 from responses import matchers, registries
 
-from tests.conftest import load_script
+from tests.conftest import cli_runner, load_script
 
 port = load_script("port")
 
@@ -52,7 +52,7 @@ def ordered() -> Iterator[responses.RequestsMock]:
 
 
 def invoke(*args: str, input: Optional[str] = None, env: Optional[Dict[str, Optional[str]]] = None) -> Result:
-    result = CliRunner().invoke(port.cli, list(args), input=input, env=env, catch_exceptions=False)
+    result = cli_runner().invoke(port.cli, list(args), input=input, env=env, catch_exceptions=False)
     assert SECRET not in result.stdout + result.stderr
     return result
 
