@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, Set
+from typing import Any, Dict, Iterator, List, Set
 
 import pytest
 import yaml
@@ -229,11 +229,16 @@ def test_a_bad_command_is_a_usage_error(command: str, message: str) -> None:
     assert "::error title=cirelay::" in done.stdout and message in done.stdout
 
 
-def _copy_repo(dest: Path) -> None:
+def _copy_repo(dest: Path, with_fakes: bool) -> None:
     """The files a workflow run of the action needs, as a git repository (act reads its HEAD)."""
-    for name in ("action.yml",):
-        shutil.copy2(ROOT / name, dest / name)
+    shutil.copy2(ROOT / "action.yml", dest / "action.yml")
     shutil.copytree(ROOT / "scripts", dest / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
+    if with_fakes:  # the workflow starts them itself, as on GitHub
+        (dest / "tests").mkdir()
+        shutil.copy2(ROOT / "tests" / "__init__.py", dest / "tests")
+        shutil.copytree(
+            ROOT / "tests" / "fakes", dest / "tests" / "fakes", ignore=shutil.ignore_patterns("__pycache__")
+        )
     (dest / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(ROOT / ".github" / "workflows" / "action-test.yml", dest / ".github" / "workflows")
     git = [
@@ -249,16 +254,16 @@ def _copy_repo(dest: Path) -> None:
         subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True, timeout=30)
 
 
-def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
-    fakes = {name: need_platform(name) for name in ("port", "zadig", "codearts", "octoplant")}
-    act = tool("act")
-    wheels = wheelhouse()
-    repo, out, cache = tmp_path / "repo", tmp_path / "out", tmp_path / "act-cache"
-    for folder in (repo, out, cache):
-        folder.mkdir()
-    _copy_repo(repo)
-    servers = {name: module.make_server() for name, module in fakes.items()}
-    env = clean_env(
+def _act(repo: Path, cache: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
+    act_args = ["workflow_dispatch", "-W", ".github/workflows/action-test.yml", "-P", "ubuntu-latest=-self-hosted"]
+    act_args += ["--action-offline-mode", "--no-cache-server", "--action-cache-path", str(cache)]
+    return subprocess.run(
+        [tool("act"), *act_args], cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _act_env(wheels: Path, out: Path) -> Dict[str, str]:
+    return clean_env(
         {
             **offline_pip_env(wheels),
             "CIRELAY_TEST_OUT": str(out),
@@ -266,20 +271,27 @@ def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
             "PATH": path_with_python(),
         }
     )
+
+
+def _folders(tmp_path: Path) -> List[Path]:
+    folders = [tmp_path / "repo", tmp_path / "out", tmp_path / "act-cache"]
+    for folder in folders:
+        folder.mkdir()
+    return folders
+
+
+def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
+    """The fakes run in this process, so the test sees what they were sent and the tokens they issued."""
+    fakes = {name: need_platform(name) for name in ("port", "zadig", "codearts", "octoplant")}
+    wheels = wheelhouse()
+    repo, out, cache = _folders(tmp_path)
+    _copy_repo(repo, with_fakes=False)
+    servers = {name: module.make_server() for name, module in fakes.items()}
+    env = _act_env(wheels, out)
     try:
         for name, server in servers.items():
             env.update(fakes[name].env_for(server.start()))
-        act_args = ["workflow_dispatch", "-W", ".github/workflows/action-test.yml", "-P", "ubuntu-latest=-self-hosted"]
-        act_args += ["--action-offline-mode", "--no-cache-server", "--action-cache-path", str(cache)]
-        done = subprocess.run(
-            [act, *act_args],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = _act(repo, cache, env)
     finally:
         for server in servers.values():
             server.stop()
@@ -325,3 +337,19 @@ def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
 
     # The job summary got the script's Markdown table.
     assert "Summary - | cirelay | |" in log and "| identifier | cirelay-action-test |" in log
+
+
+def test_the_test_workflow_starts_its_own_fakes_as_on_github(tmp_path: Path) -> None:
+    for name in ("port", "zadig", "codearts", "octoplant"):
+        need_platform(name)
+    wheels = wheelhouse()
+    repo, out, cache = _folders(tmp_path)
+    _copy_repo(repo, with_fakes=True)
+    done = _act(repo, cache, _act_env(wheels, out))
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-6000:]
+    assert "fakes listening: port, zadig, codearts, octoplant" in log
+    assert "Success - Main Stop the fake APIs" in log
+    assert json.loads((out / "upsert-outputs.json").read_text())["identifier"] == "cirelay-action-test"
+    assert re.search(r'"accessToken":\s*"\*\*\*"', log)
+    assert not re.search(r"fake-port-token-[0-9a-f]", log)
