@@ -546,6 +546,15 @@ def test_report_to_port_job_runs_each_action(runner_for: Any) -> None:
     assert len(steps) == 1 and fake.runs[port_fake.SEEDED_RUN]["status"] == "SUCCESS"
 
 
+def test_a_long_step_prints_a_keepalive_line(runner_for: Any) -> None:
+    """CircleCI stops a step that prints nothing for 10 minutes; a long wait must not look idle."""
+    runner, fake = runner_for("port", extra={"CIRELAY_KEEPALIVE": "1"})
+    fake.latency = 1.5  # token + GET: about 3 s in all
+    done = runner.command("port_get_entity", blueprint="microservice", identifier="payments")
+    assert _json(done)["identifier"] == "payments"
+    assert re.search(r"cirelay-port: still running \(\d+ s\)", done.stderr), done.stderr
+
+
 def test_a_python_without_requests_gets_a_virtualenv(runner_for: Any, tmp_path: Path) -> None:
     wheels = wheelhouse()
     bare = tmp_path / "bare"

@@ -21,6 +21,9 @@
 #   CIRELAY_PYTHON             the interpreter (default python3); requests and click are
 #                              installed into a virtualenv when it cannot import them
 #   CIRELAY_VENV               that virtualenv (default /tmp/cirelay/venv)
+#   CIRELAY_KEEPALIVE          seconds between "still running" lines while the script runs
+#                              (default 300): a wait prints only when the state changes, and
+#                              CircleCI stops a step that prints nothing for 10 minutes
 set -euo pipefail
 
 fail() {
@@ -132,8 +135,18 @@ result=${CIRELAY_RESULT_FILE:-$work/result.json}
 mkdir -p "$(dirname "$result")"
 # Only the subcommand: option values are left out of the log on purpose.
 echo "cirelay-$platform ${words[*]:1}" >&2
+(
+  started=$SECONDS
+  while true; do
+    sleep "${CIRELAY_KEEPALIVE:-300}" </dev/null >/dev/null 2>&1
+    echo "cirelay-$platform: still running ($((SECONDS - started)) s)" >&2
+  done
+) &
+keepalive=$!
 status=0
 "$python" "$script" "${argv[@]}" >"$result" || status=$?
+kill "$keepalive" 2>/dev/null || true
+wait "$keepalive" 2>/dev/null || true
 cat "$result"
 if [ -n "${BASH_ENV:-}" ]; then
   printf 'export CIRELAY_LAST_RESULT=%q\n' "$result" >>"$BASH_ENV"
