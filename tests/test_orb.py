@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -115,6 +116,14 @@ def test_pack_command_line_writes_the_orb(tmp_path: Path) -> None:
     done = _run(sys.executable, "tools/pack_orb.py", "orb/src", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert yaml.safe_load(out.read_text(encoding="utf-8")) == pack_orb.pack(SRC)
+
+
+def test_the_bash_wrapper_passes_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if not shellcheck:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    done = _run(shellcheck, "--shell=bash", *map(str, sorted((SRC / "scripts").glob("*.sh"))))
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_every_inlined_script_fits_in_one_environment_variable() -> None:

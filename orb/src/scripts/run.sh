@@ -138,7 +138,7 @@ echo "cirelay-$platform ${words[*]:1}" >&2
 (
   started=$SECONDS
   while true; do
-    sleep "${CIRELAY_KEEPALIVE:-300}" </dev/null >/dev/null 2>&1
+    sleep "${CIRELAY_KEEPALIVE:-300}" >/dev/null 2>&1
     echo "cirelay-$platform: still running ($((SECONDS - started)) s)" >&2
   done
 ) &
