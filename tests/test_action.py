@@ -258,7 +258,14 @@ def _act(repo: Path, cache: Path, env: Dict[str, str]) -> subprocess.CompletedPr
     act_args = ["workflow_dispatch", "-W", ".github/workflows/action-test.yml", "-P", "ubuntu-latest=-self-hosted"]
     act_args += ["--action-offline-mode", "--no-cache-server", "--action-cache-path", str(cache)]
     return subprocess.run(
-        [tool("act"), *act_args], cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False
+        [tool("act"), *act_args],
+        cwd=repo,
+        env=env,
+        stdin=subprocess.DEVNULL,  # as in CI: nothing to answer a prompt with
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 

@@ -480,8 +480,8 @@ def test_port_commands_run_against_the_fake(runner_for: Any, tmp_path: Path) -> 
     assert "svc-3" not in fake.entities["microservice"]
 
     run_id = port_fake.SEEDED_RUN
-    done = runner.command("port_log_run", run_id=run_id, message="Deploying  'payments' now", **creds)
-    assert fake.run_logs[run_id][-1]["message"] == "Deploying  'payments' now"
+    done = runner.command("port_log_run", run_id=run_id, message="--> deploying  'payments' now", **creds)
+    assert fake.run_logs[run_id][-1]["message"] == "--> deploying  'payments' now"
     done = runner.command(
         "port_update_run",
         run_id=run_id,

@@ -70,6 +70,7 @@ for var in $(compgen -e); do
 done
 
 argv=("${words[@]:1}")
+positional=()
 n=1
 while true; do
   pos_var="CIRELAY_POS_$n"
@@ -80,7 +81,7 @@ while true; do
     value=${!from_var}
     value=${!value:-}
   fi
-  [ -z "$value" ] || argv+=("$value")
+  [ -z "$value" ] || positional+=("$value")
   n=$((n + 1))
 done
 for var in $(compgen -e); do
@@ -114,6 +115,8 @@ while IFS= read -r line; do
   line=${line%$'\r'}
   [ -z "${line//[[:space:]]/}" ] || argv+=("$line")
 done <<<"${CIRELAY_ARGS:-}"
+# Positional values last, after "--", so a message that starts with "-" stays a message.
+if [ "${#positional[@]}" -gt 0 ]; then argv+=(-- "${positional[@]}"); fi
 
 python=${CIRELAY_PYTHON:-python3}
 if ! "$python" -c 'import requests, click' 2>/dev/null; then
