@@ -79,8 +79,7 @@ def test_actionlint_passes_on_the_action_and_workflows() -> None:
 
 def test_zizmor_reports_nothing() -> None:
     done = _run(tool("zizmor"), "--offline", "--no-progress", ".")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "No findings to report" in done.stdout
+    assert done.returncode == 0, done.stdout + done.stderr  # zizmor exits non-zero on any finding
 
 
 def test_yamllint_passes() -> None:
