@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -59,6 +60,8 @@ def main(argv: List[str]) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CIRCLE"))}
     env.update(fake_env)
     env["PYTHONUNBUFFERED"] = "1"
+    scratch = tempfile.TemporaryDirectory(prefix="cirelay-demo-")
+    env["TMPDIR"] = scratch.name  # the scripts' temp files (Port's token cache) go with the demo
     run = make_runner(env)
     try:
         for name, _module in available(started):
@@ -74,6 +77,7 @@ def main(argv: List[str]) -> int:
     finally:
         for server in servers:
             server.stop()
+        scratch.cleanup()
     print(f"\ndemo finished: {', '.join(started)}")
     return 0
 

@@ -65,6 +65,14 @@ def run_script(
     )
 
 
+@pytest.fixture(autouse=True)
+def _private_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Temp files of the test and of the scripts it runs (Port's token cache) stay in pytest's tmp."""
+    tmp = tmp_path_factory.mktemp("tmp")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr("tempfile.tempdir", None)  # recomputed from TMPDIR on next use
+
+
 @pytest.fixture
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list:
     """Record the waits a script asks for instead of sleeping (for unit tests of retries and waiters)."""
