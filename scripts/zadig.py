@@ -703,38 +703,81 @@ def client_from(ctx: click.Context) -> ZadigClient:
     return ZadigClient(url, token)
 
 
-def finish(task: Any, task_id: Any, url: str, error: Optional[CirelayError] = None) -> None:
+class Task:
+    """One task of a workflow, legacy or custom: how to read, describe and cancel it, and where people see it."""
+
+    def __init__(
+        self,
+        client: ZadigClient,
+        workflow: str,
+        task_id: Any,
+        *,
+        custom: bool,
+        project: Optional[str] = None,
+        restarted: bool = False,
+    ) -> None:
+        self.client = client
+        self.workflow = workflow
+        self.task_id = task_id
+        self.custom = custom
+        self.restarted = restarted  # restarted or retried: its old terminal status may show for a moment
+        url_of = client.custom_url if custom else client.legacy_url
+        self.url = url_of(workflow, task_id, project)
+        self.what = f"Zadig task {workflow} #{task_id}"
+
+    def get(self) -> Dict[str, Any]:
+        """The task as Zadig shows it now."""
+        if self.custom:
+            return self.client.get_custom(self.workflow, int(self.task_id))
+        return self.client.get_task(self.workflow, int(self.task_id))
+
+    def cancel(self) -> Dict[str, Any]:
+        """Cancel the task."""
+        if self.custom:
+            return self.client.cancel_custom(self.workflow, int(self.task_id))
+        return self.client.cancel_task(self.workflow, int(self.task_id))
+
+    def state_of(self) -> Callable[[Any], Tuple[str, str]]:
+        """The waiter's view of this task's states."""
+        describe = describe_custom if self.custom else describe_legacy
+        return after_restart(describe) if self.restarted else describe
+
+
+def finish(state: Any, task: Task, error: Optional[CirelayError] = None) -> None:
     """Print the final task, write the CI outputs, then fail with the wait's error if there was one."""
-    status = task.get("status") if isinstance(task, dict) else None
+    status = state.get("status") if isinstance(state, dict) else None
     emit(
-        task,
-        outputs={"task-id": str(task_id), "status": status, "url": url},
-        summary={"Zadig task": task_id, "status": status, "url": url},
+        state,
+        outputs={"task-id": str(task.task_id), "status": status, "url": task.url},
+        summary={"Zadig task": task.task_id, "status": status, "url": task.url},
     )
     if error is not None:
         raise CirelayError(error.message, exit_code=error.exit_code)
 
 
 def follow(
-    poll: Callable[[], Dict[str, Any]],
-    state_of: Callable[[Any], Tuple[str, str]],
-    cancel: Callable[[], Any],
+    task: Task,
     *,
-    what: str,
-    task_id: Any,
-    url: str,
     timeout: float,
     poll_max: float,
     cancel_on_timeout: bool,
+    first: Optional[Dict[str, Any]] = None,
 ) -> None:
-    """Wait for a task and finish with its final state: exit 0 passed, 1 other end, 3 timeout."""
+    """Wait for a task and finish with its final state: exit 0 passed, 1 other end, 3 timeout.
+
+    first is a state already fetched: the first poll hands it back instead of asking again.
+    """
+
+    def cancel() -> None:
+        task.cancel()
+
     try:
         final = wait_for(
-            poll,
-            state_of,
+            first_then(first, task.get) if first is not None else task.get,
+            task.state_of(),
             timeout=timeout,
-            what=what,
-            url=url,
+            what=task.what,
+            url=task.url,
             start=min(2.0, poll_max),
             factor=1.5,
             ceiling=poll_max,
@@ -743,9 +786,30 @@ def follow(
     except CirelayError as exc:
         if exc.result is None:  # the API failed while polling: nothing final to show
             raise
-        finish(exc.result, task_id, url, exc)
+        finish(exc.result, task, exc)
         return
-    finish(final, task_id, url)
+    finish(final, task)
+
+
+def has_task_id(answer: Dict[str, Any], workflow: str, wait: bool) -> bool:
+    """Whether a start answer names its task; if not, fail a --wait (exit 1) or print the answer with a warning."""
+    if answer.get("task_id"):
+        return True
+    if wait:
+        raise CirelayError(_NO_TASK_ID, result=answer)
+    log(f"warning: {_NO_TASK_ID}")
+    emit(answer, summary={"workflow": workflow, "task": "started (no task_id in the answer)"})
+    return False
+
+
+def answer_or_follow(
+    answer: Dict[str, Any], task: Task, *, wait: bool, timeout: float, poll_max: float, cancel_on_timeout: bool
+) -> None:
+    """After a start, restart or retry: print Zadig's answer, or with --wait follow the task to its end."""
+    if not wait:
+        finish(answer, task)
+        return
+    follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
 
 
 def first_then(first: Dict[str, Any], poll: Callable[[], Dict[str, Any]]) -> Callable[[], Dict[str, Any]]:
@@ -834,30 +898,12 @@ def task_create(
             raise click.UsageError(f"--image {service}= names no image")
     client = client_from(ctx)
     answer = client.create_task(task_body(workflow, env_name, images, builds, service_type))
-    task_id = answer.get("task_id")
     name = str(answer.get("workflow_name") or workflow)
-    if not task_id:
-        if wait:
-            raise CirelayError(_NO_TASK_ID, result=answer)
-        log(f"warning: {_NO_TASK_ID}")
-        emit(answer, summary={"workflow": name, "task": "started (no task_id in the answer)"})
+    if not has_task_id(answer, name, wait):
         return
-    url = client.legacy_url(name, task_id, answer.get("project_name"))
-    log(f"started task {task_id} of workflow {name}: {url}")
-    if not wait:
-        finish(answer, task_id, url)
-        return
-    follow(
-        lambda: client.get_task(name, int(task_id)),
-        describe_legacy,
-        lambda: client.cancel_task(name, int(task_id)),
-        what=f"Zadig task {name} #{task_id}",
-        task_id=task_id,
-        url=url,
-        timeout=timeout,
-        poll_max=poll_max,
-        cancel_on_timeout=cancel_on_timeout,
-    )
+    task = Task(client, name, answer["task_id"], custom=False, project=answer.get("project_name"))
+    log(f"started task {task.task_id} of workflow {name}: {task.url}")
+    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
 
 
 @task.command("get")
@@ -866,8 +912,8 @@ def task_create(
 @click.pass_context
 def task_get(ctx: click.Context, workflow: str, task_id: int) -> None:
     """Show one legacy task and its status."""
-    client = client_from(ctx)
-    finish(client.get_task(workflow, task_id), task_id, client.legacy_url(workflow, task_id))
+    task = Task(client_from(ctx), workflow, task_id, custom=False)
+    finish(task.get(), task)
 
 
 @task.command("restart")
@@ -888,22 +934,9 @@ def task_restart(
     """Restart a failed, timed-out or cancelled legacy task (the same task ID runs again)."""
     client = client_from(ctx)
     answer = client.restart_task(workflow, task_id)
-    url = client.legacy_url(workflow, task_id)
     log(f"restarted task {task_id} of workflow {workflow}")
-    if not wait:
-        finish(answer, task_id, url)
-        return
-    follow(
-        lambda: client.get_task(workflow, task_id),
-        after_restart(describe_legacy),
-        lambda: client.cancel_task(workflow, task_id),
-        what=f"Zadig task {workflow} #{task_id}",
-        task_id=task_id,
-        url=url,
-        timeout=timeout,
-        poll_max=poll_max,
-        cancel_on_timeout=cancel_on_timeout,
-    )
+    task = Task(client, workflow, task_id, custom=False, restarted=True)
+    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
 
 
 @task.command("cancel")
@@ -912,8 +945,8 @@ def task_restart(
 @click.pass_context
 def task_cancel(ctx: click.Context, workflow: str, task_id: int) -> None:
     """Cancel a legacy task."""
-    client = client_from(ctx)
-    finish(client.cancel_task(workflow, task_id), task_id, client.legacy_url(workflow, task_id))
+    task = Task(client_from(ctx), workflow, task_id, custom=False)
+    finish(task.cancel(), task)
 
 
 @task.command("wait")
@@ -925,14 +958,8 @@ def task_wait(
     ctx: click.Context, *, workflow: str, task_id: int, timeout: float, poll_max: float, cancel_on_timeout: bool
 ) -> None:
     """Wait for a legacy task to finish: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
-    client = client_from(ctx)
     follow(
-        lambda: client.get_task(workflow, task_id),
-        describe_legacy,
-        lambda: client.cancel_task(workflow, task_id),
-        what=f"Zadig task {workflow} #{task_id}",
-        task_id=task_id,
-        url=client.legacy_url(workflow, task_id),
+        Task(client_from(ctx), workflow, task_id, custom=False),
         timeout=timeout,
         poll_max=poll_max,
         cancel_on_timeout=cancel_on_timeout,
@@ -971,29 +998,11 @@ def custom_run(
     client = client_from(ctx)
     parameters = [{"name": name, "value": value} for name, value in params]
     answer = client.run_custom(project, workflow, parameters, inputs or [])
-    task_id = answer.get("task_id")
-    if not task_id:
-        if wait:
-            raise CirelayError(_NO_TASK_ID, result=answer)
-        log(f"warning: {_NO_TASK_ID}")
-        emit(answer, summary={"workflow": workflow, "task": "started (no task_id in the answer)"})
+    if not has_task_id(answer, workflow, wait):
         return
-    url = client.custom_url(workflow, task_id, project)
-    log(f"started task {task_id} of workflow {workflow}: {url}")
-    if not wait:
-        finish(answer, task_id, url)
-        return
-    follow(
-        lambda: client.get_custom(workflow, int(task_id)),
-        describe_custom,
-        lambda: client.cancel_custom(workflow, int(task_id)),
-        what=f"Zadig task {workflow} #{task_id}",
-        task_id=task_id,
-        url=url,
-        timeout=timeout,
-        poll_max=poll_max,
-        cancel_on_timeout=cancel_on_timeout,
-    )
+    task = Task(client, workflow, answer["task_id"], custom=True, project=project)
+    log(f"started task {task.task_id} of workflow {workflow}: {task.url}")
+    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
 
 
 @custom.command("get")
@@ -1004,7 +1013,7 @@ def custom_get(ctx: click.Context, workflow: str, task_id: int) -> None:
     """Show one custom workflow task with its stages and jobs."""
     client = client_from(ctx)
     found = client.get_custom(workflow, task_id)
-    finish(found, task_id, client.custom_url(workflow, task_id, found.get("project_key")))
+    finish(found, Task(client, workflow, task_id, custom=True, project=found.get("project_key")))
 
 
 @custom.command("cancel")
@@ -1013,8 +1022,8 @@ def custom_get(ctx: click.Context, workflow: str, task_id: int) -> None:
 @click.pass_context
 def custom_cancel(ctx: click.Context, workflow: str, task_id: int) -> None:
     """Cancel a custom workflow task."""
-    client = client_from(ctx)
-    finish(client.cancel_custom(workflow, task_id), task_id, client.custom_url(workflow, task_id))
+    task = Task(client_from(ctx), workflow, task_id, custom=True)
+    finish(task.cancel(), task)
 
 
 @custom.command("retry")
@@ -1037,22 +1046,9 @@ def custom_retry(
     """Retry a failed custom workflow task (the same task ID runs again)."""
     client = client_from(ctx)
     answer = client.retry_custom(project, workflow, task_id)
-    url = client.custom_url(workflow, task_id, project)
-    log(f"retried task {task_id} of workflow {workflow}: {url}")
-    if not wait:
-        finish(answer, task_id, url)
-        return
-    follow(
-        lambda: client.get_custom(workflow, task_id),
-        after_restart(describe_custom),
-        lambda: client.cancel_custom(workflow, task_id),
-        what=f"Zadig task {workflow} #{task_id}",
-        task_id=task_id,
-        url=url,
-        timeout=timeout,
-        poll_max=poll_max,
-        cancel_on_timeout=cancel_on_timeout,
-    )
+    task = Task(client, workflow, task_id, custom=True, project=project, restarted=True)
+    log(f"retried task {task_id} of workflow {workflow}: {task.url}")
+    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
 
 
 @custom.command("wait")
@@ -1066,17 +1062,8 @@ def custom_wait(
     """Wait for a custom workflow task: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
     client = client_from(ctx)
     first = client.get_custom(workflow, task_id)
-    follow(
-        first_then(first, lambda: client.get_custom(workflow, task_id)),
-        describe_custom,
-        lambda: client.cancel_custom(workflow, task_id),
-        what=f"Zadig task {workflow} #{task_id}",
-        task_id=task_id,
-        url=client.custom_url(workflow, task_id, first.get("project_key")),
-        timeout=timeout,
-        poll_max=poll_max,
-        cancel_on_timeout=cancel_on_timeout,
-    )
+    task = Task(client, workflow, task_id, custom=True, project=first.get("project_key"))
+    follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout, first=first)
 
 
 if __name__ == "__main__":
