@@ -21,6 +21,7 @@ Usage:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -980,8 +981,28 @@ def build_contents(kinds: Tuple[str, ...], contents_json: Optional[Dict[str, Any
     return contents or {DEFAULT_KIND: {}}
 
 
-def connection_options(command: Any) -> Any:
-    """--url, --username, --client-id, --ca-bundle and --insecure (password and secret: environment only)."""
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --url, --username, --client-id, --ca-bundle and --insecure (password and secret: environment only).
+
+    The command gets `make_client`, which checks them and makes the client (exit 2 on a bad setting),
+    so it can check its own options first.
+    """
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        url: Optional[str],
+        username: Optional[str],
+        client_id: str,
+        ca_bundle: Optional[str],
+        insecure: bool,
+        **kwargs: Any,
+    ) -> Any:
+        def make_client() -> OctoplantClient:
+            return connect(url, username, client_id, ca_bundle, insecure)
+
+        return command(*args, make_client=make_client, **kwargs)
+
     options = [
         click.option(
             "--insecure",
@@ -1019,8 +1040,20 @@ def connection_options(command: Any) -> Any:
         ),
     ]
     for option in options:
-        command = option(command)
-    return command
+        wrapper = option(wrapper)
+    return wrapper
+
+
+output_option = click.option(
+    "-o",
+    "--output",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    envvar="OCTOPLANT_OUTPUT",
+    show_envvar=True,
+    help="Where to save the ZIP; it appears there only once complete and checked.",
+)
 
 
 def connect(
@@ -1095,24 +1128,11 @@ def cli() -> None:
     show_envvar=True,
     help='The whole exportContents object with options (JSON, @file or -), e.g. {"projectTree": {}}.',
 )
-@click.option(
-    "-o",
-    "--output",
-    "path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    envvar="OCTOPLANT_OUTPUT",
-    show_envvar=True,
-    help="Where to save the ZIP; it appears there only once complete and checked.",
-)
+@output_option
 @wait_options(wait_flag=False, cancel_default=True, poll_max=10)
 def export(
     *,
-    url: Optional[str],
-    username: Optional[str],
-    client_id: str,
-    ca_bundle: Optional[str],
-    insecure: bool,
+    make_client: Callable[[], OctoplantClient],
     kinds: Tuple[str, ...],
     contents_json: Optional[Dict[str, Any]],
     path: str,
@@ -1122,8 +1142,7 @@ def export(
 ) -> None:
     """Order an export, wait for it, and save the checked ZIP at PATH."""
     contents = build_contents(kinds, contents_json)
-    client = connect(url, username, client_id, ca_bundle, insecure)
-    result = client.export(contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    result = make_client().export(contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
     _emit_download(result)
 
 
@@ -1135,51 +1154,26 @@ def order() -> None:
 @order.command("status")
 @connection_options
 @click.argument("name")
-def order_status(
-    *, url: Optional[str], username: Optional[str], client_id: str, ca_bundle: Optional[str], insecure: bool, name: str
-) -> None:
+def order_status(*, make_client: Callable[[], OctoplantClient], name: str) -> None:
     """Print the state of export order NAME (exit 0 whatever the state)."""
-    client = connect(url, username, client_id, ca_bundle, insecure)
-    _emit_order(client.get_order(name))
+    _emit_order(make_client().get_order(name))
 
 
 @order.command("cancel")
 @connection_options
 @click.argument("name")
-def order_cancel(
-    *, url: Optional[str], username: Optional[str], client_id: str, ca_bundle: Optional[str], insecure: bool, name: str
-) -> None:
+def order_cancel(*, make_client: Callable[[], OctoplantClient], name: str) -> None:
     """Cancel export order NAME and print its state afterwards."""
-    client = connect(url, username, client_id, ca_bundle, insecure)
-    _emit_order(client.cancel_order(name))
+    _emit_order(make_client().cancel_order(name))
 
 
 @order.command("download")
 @connection_options
 @click.argument("name")
-@click.option(
-    "-o",
-    "--output",
-    "path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    envvar="OCTOPLANT_OUTPUT",
-    show_envvar=True,
-    help="Where to save the ZIP; it appears there only once complete and checked.",
-)
-def order_download(
-    *,
-    url: Optional[str],
-    username: Optional[str],
-    client_id: str,
-    ca_bundle: Optional[str],
-    insecure: bool,
-    name: str,
-    path: str,
-) -> None:
+@output_option
+def order_download(*, make_client: Callable[[], OctoplantClient], name: str, path: str) -> None:
     """Download the ZIP of finished export order NAME to PATH."""
-    client = connect(url, username, client_id, ca_bundle, insecure)
-    _emit_download(client.download(name, path))
+    _emit_download(make_client().download(name, path))
 
 
 if __name__ == "__main__":
