@@ -506,6 +506,11 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
+def _given(**fields: Any) -> Dict[str, Any]:
+    """The fields that have a value: an option left out is left out of the request, not sent as null."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
 def _now_iso() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -1008,7 +1013,7 @@ def ci_entity(
     props["provider"] = provider
     props["status"] = status
     props["startedAt" if status == "running" else "finishedAt"] = _now_iso()
-    merged = {k: v for k, v in props.items() if v is not None}
+    merged = _given(**props)
     merged.update(properties or {})
     entity: Dict[str, Any] = {
         "identifier": identifier or _IDENTIFIER_UNSAFE.sub("-", default_id),
@@ -1139,17 +1144,14 @@ def entity_upsert(  # noqa: PLR0917 - one parameter per click option
     run_id: Optional[str],
 ) -> None:
     """Create or update an entity (merging into the existing one unless --replace)."""
-    body: Dict[str, Any] = {"identifier": identifier}
-    if title is not None:
-        body["title"] = title
-    if icon is not None:
-        body["icon"] = icon
-    if teams:
-        body["team"] = list(teams)
-    if properties is not None:
-        body["properties"] = properties
-    if relations is not None:
-        body["relations"] = relations
+    body = _given(
+        identifier=identifier,
+        title=title,
+        icon=icon,
+        team=list(teams) or None,
+        properties=properties,
+        relations=relations,
+    )
     result = client.upsert_entity(
         blueprint,
         body,
@@ -1356,17 +1358,13 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
 ) -> None:
     """Update an action run; a finished run cannot change (exit 1)."""
     the_id = _pick_run_id(run_arg, run_id)
-    changes: Dict[str, Any] = {}
-    if status:
-        changes["status"] = status.upper()
-    if status_label is not None:
-        changes["statusLabel"] = status_label
-    if links:
-        changes["link"] = list(links)
-    if summary is not None:
-        changes["summary"] = summary
-    if external_run_id is not None:
-        changes["externalRunId"] = external_run_id
+    changes = _given(
+        status=status.upper() if status else None,
+        statusLabel=status_label,
+        link=list(links) or None,
+        summary=summary,
+        externalRunId=external_run_id,
+    )
     if not changes:
         raise click.UsageError(
             "nothing to update: give --status, --status-label, --link, --summary or --external-run-id"
