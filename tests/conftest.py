@@ -37,6 +37,20 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
+def github_outputs(path: Path) -> Dict[str, str]:
+    """The values a script wrote to a GITHUB_OUTPUT file, in the multi-line delimiter form emit() uses."""
+    values: Dict[str, str] = {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    i = 0
+    while i < len(lines):
+        name, _, delimiter = lines[i].partition("<<")
+        assert delimiter.startswith("ghadelimiter_"), lines[i]
+        end = lines.index(delimiter, i + 1)
+        values[name] = "\n".join(lines[i + 1 : end])
+        i = end + 1
+    return values
+
+
 def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """The environment a CI step would have: no CI variables of this machine, only what a test sets."""
     drop = ("GITHUB_", "CIRCLE", "PORT_", "ZADIG_", "CODEARTS_", "HUAWEICLOUD_", "OCTOPLANT_", "CIRELAY_", "RUNNER_")

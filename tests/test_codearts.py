@@ -16,7 +16,7 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 from responses import matchers, registries
 
-from tests.conftest import cli_runner, load_script
+from tests.conftest import cli_runner, github_outputs, load_script
 
 codearts = load_script("codearts")
 
@@ -75,20 +75,6 @@ def run_detail(status: str, stages: Optional[List[tuple]] = None, **extra: Any) 
         "stages": [{"name": n, "sequence": i, "status": s, "jobs": []} for i, (n, s) in enumerate(stages)],
         **extra,
     }
-
-
-def outputs_of(path: Path) -> Dict[str, str]:
-    values: Dict[str, str] = {}
-    lines = iter(path.read_text().splitlines())
-    for line in lines:
-        name, delimiter = line.split("<<")
-        body = []
-        for inner in lines:
-            if inner == delimiter:
-                break
-            body.append(inner)
-        values[name] = "\n".join(body)
-    return values
 
 
 # -- endpoint, credentials ----------------------------------------------------------------------
@@ -370,7 +356,7 @@ def test_run_start_sends_variables_and_description(tmp_path: Path, monkeypatch: 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"pipeline_id": PIPE, "pipeline_run_id": RUN}
     assert result.stderr == f"started pipeline run {RUN}\n"
-    assert outputs_of(tmp_path / "out")["run-id"] == RUN
+    assert github_outputs(tmp_path / "out")["run-id"] == RUN
 
 
 PIPELINE_DEF = {
@@ -473,7 +459,7 @@ def test_run_get_writes_outputs_and_summary(tmp_path: Path, monkeypatch: pytest.
     result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN)
     assert result.exit_code == 0
     assert json.loads(result.stdout) == detail
-    outputs = outputs_of(tmp_path / "out")
+    outputs = github_outputs(tmp_path / "out")
     assert outputs["run-id"] == RUN
     assert outputs["status"] == "RUNNING"
     assert outputs["url"] == RUN_URL
@@ -689,7 +675,7 @@ def test_run_wait_exit_code_per_terminal_state(
         f"pipeline run {RUN}: {final}: Build COMPLETED, Deploy {final}",
     ]
     assert no_sleep == [2.0, 3.0]
-    outputs = outputs_of(tmp_path / "out")
+    outputs = github_outputs(tmp_path / "out")
     assert (outputs["run-id"], outputs["status"], outputs["url"]) == (RUN, final, RUN_URL)
     if code == 1:
         assert lines[2:] == [f"Error: pipeline run {RUN} ended {final}: Build COMPLETED, Deploy {final} ({RUN_URL})"]
@@ -796,7 +782,7 @@ def test_template_create_and_wait(tmp_path: Path, no_sleep: list, monkeypatch: p
         "template task T1 accepted\ntemplate task T1: processing\n"
         "template task T1: succeeded: pipeline pipeline-123123\n"
     )
-    outputs = outputs_of(tmp_path / "out")
+    outputs = github_outputs(tmp_path / "out")
     assert (outputs["task-id"], outputs["pipeline-id"], outputs["url"]) == ("T1", "P9", "https://devcloud.example/p/P9")
 
 

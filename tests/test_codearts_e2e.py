@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
-from tests.conftest import SCRIPTS, clean_env, run_script
+from tests.conftest import SCRIPTS, clean_env, github_outputs, run_script
 from tests.fakes import codearts as fake_codearts
 
 SECRETS = (fake_codearts.SK, fake_codearts.PASSWORD, fake_codearts.TOKEN)
@@ -43,15 +43,6 @@ def codearts(
     return done
 
 
-def outputs_of(path: Path) -> Dict[str, str]:
-    values: Dict[str, str] = {}
-    lines = iter(path.read_text().splitlines())
-    for line in lines:
-        name, delimiter = line.split("<<")
-        values[name] = "\n".join(iter(lines.__next__, delimiter))
-    return values
-
-
 def test_start_and_wait_through_a_whole_run_signed_with_the_key_pair(
     fake: fake_codearts.FakeCodeArts, tmp_path: Path
 ) -> None:
@@ -80,7 +71,7 @@ def test_start_and_wait_through_a_whole_run_signed_with_the_key_pair(
     }
     assert fake.auth_failures == []
     assert all(r.headers["authorization"].startswith("SDK-HMAC-SHA256 Access=") for r in fake.requests)
-    outputs = outputs_of(tmp_path / "out")
+    outputs = github_outputs(tmp_path / "out")
     assert outputs["run-id"] == run["id"]
     assert outputs["status"] == "COMPLETED"
     assert outputs["url"] == run["detail_url"]

@@ -12,7 +12,7 @@ import requests
 import responses
 from responses import matchers, registries
 
-from tests.conftest import ROOT, SCRIPTS, cli_runner, load_script
+from tests.conftest import ROOT, SCRIPTS, cli_runner, github_outputs, load_script
 from tests.fakes.base import FakeServer, json_reply
 
 sys.path.insert(0, str(ROOT / "tools"))
@@ -219,19 +219,7 @@ def test_emit_writes_stdout_outputs_and_summary(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     plumb.emit({"id": "x\ny"}, outputs={"identifier": "x\ny", "entity": {"a": 1}}, summary={"entity": "a|b"})
     assert json.loads(capsys.readouterr().out) == {"id": "x\ny"}
-    text = out.read_text()
-    values = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        name, delimiter = line.split("<<")
-        assert delimiter.startswith("ghadelimiter_")
-        body = []
-        for inner in lines:
-            if inner == delimiter:
-                break
-            body.append(inner)
-        values[name] = "\n".join(body)
-    assert values == {"result": '{\n  "id": "x\\ny"\n}', "identifier": "x\ny", "entity": '{"a": 1}'}
+    assert github_outputs(out) == {"result": '{\n  "id": "x\\ny"\n}', "identifier": "x\ny", "entity": '{"a": 1}'}
     assert summary.read_text() == "| cirelay | |\n|---|---|\n| entity | a&#124;b |\n\n"
 
 

@@ -14,7 +14,7 @@ import responses
 from click.testing import Result
 from responses import matchers, registries
 
-from tests.conftest import cli_runner, load_script
+from tests.conftest import cli_runner, github_outputs, load_script
 
 port = load_script("port")
 
@@ -67,19 +67,6 @@ def add_token(rsps: responses.RequestsMock, token: str = TOKEN, expires_in: int 
 
 def bearer(token: str = TOKEN) -> Any:
     return matchers.header_matcher({"Authorization": f"Bearer {token}"})
-
-
-def outputs(path: Path) -> Dict[str, str]:
-    """Parse a GITHUB_OUTPUT file written in the multi-line delimiter form."""
-    found: Dict[str, str] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        key, _, delimiter = lines[i].partition("<<")
-        end = lines.index(delimiter, i + 1)
-        found[key] = "\n".join(lines[i + 1 : end])
-        i = end + 1
-    return found
 
 
 def entity(identifier: str, **props: Any) -> Dict[str, Any]:
@@ -321,7 +308,7 @@ def test_upsert_merges_and_writes_outputs(mock: responses.RequestsMock, ci_env: 
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == returned
-    written = outputs(out)
+    written = github_outputs(out)
     assert written["identifier"] == "payments"
     assert json.loads(written["entity"]) == returned
     assert json.loads(written["result"]) == returned
@@ -469,7 +456,7 @@ def test_search_blueprint_follows_next(mock: responses.RequestsMock, ci_env: Pat
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == [{"identifier": "a"}, {"identifier": "b"}, {"identifier": "c"}]
-    assert json.loads(outputs(out)["identifiers"]) == ["a", "b", "c"]
+    assert json.loads(github_outputs(out)["identifiers"]) == ["a", "b", "c"]
 
 
 def test_search_limit_stops_paging(mock: responses.RequestsMock) -> None:
@@ -535,7 +522,7 @@ def test_delete_with_dependents_and_run_id(mock: responses.RequestsMock, ci_env:
         "identifier": "payments",
         "deleted": True,
     }
-    assert outputs(out)["identifier"] == "payments"
+    assert github_outputs(out)["identifier"] == "payments"
 
 
 def test_delete_404(mock: responses.RequestsMock) -> None:
@@ -625,7 +612,7 @@ def test_bulk_batches_of_20_partial_failure_maps_indexes(mock: responses.Request
     assert body["upserted"] == [i for i in ids if i not in ("svc-23", "svc-44")]
     assert "upserted 43 of 45 entities into microservice; 2 failed" in result.stderr
     assert result.stderr.endswith("Error: 2 of 45 entities were not upserted (first: #23 svc-23: svc-23 is invalid)\n")
-    assert json.loads(outputs(out)["identifiers"]) == body["upserted"]
+    assert json.loads(github_outputs(out)["identifiers"]) == body["upserted"]
 
 
 def test_bulk_all_good_exit_0_ndjson_from_stdin(mock: responses.RequestsMock) -> None:
@@ -832,7 +819,7 @@ def test_ci_report_circleci(mock: responses.RequestsMock, ci_env: Path) -> None:
         },
         "relations": {"image": "shop:1.2"},
     }
-    assert outputs(out)["identifier"] == "circleci-6f1c-wf-build"
+    assert github_outputs(out)["identifier"] == "circleci-6f1c-wf-build"
 
 
 def test_ci_report_github_tag_with_overrides(mock: responses.RequestsMock) -> None:
@@ -923,7 +910,7 @@ def test_run_create_body_and_run_id_output(mock: responses.RequestsMock, ci_env:
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == RUN
-    assert outputs(out)["run-id"] == "r_1"
+    assert github_outputs(out)["run-id"] == "r_1"
 
 
 def test_run_create_is_never_sent_twice(mock: responses.RequestsMock, no_sleep: list) -> None:
@@ -1051,7 +1038,7 @@ def test_run_log_message_with_run_id_from_env(mock: responses.RequestsMock, ci_e
     result = invoke("run", "log", "deploying", env={"PORT_RUN_ID": "r_1", "GITHUB_OUTPUT": str(out)})
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == entry
-    assert outputs(out)["run-id"] == "r_1"
+    assert github_outputs(out)["run-id"] == "r_1"
 
 
 def test_run_log_with_termination_status(mock: responses.RequestsMock) -> None:

@@ -11,7 +11,7 @@ import responses
 from click.testing import CliRunner, Result
 from responses import matchers, registries
 
-from tests.conftest import load_script
+from tests.conftest import github_outputs, load_script
 
 zd = load_script("zadig")
 
@@ -60,20 +60,6 @@ def invoke(*args: str, env: Optional[Dict[str, Optional[str]]] = None) -> Result
 def api() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True, registry=registries.OrderedRegistry) as mock:
         yield mock
-
-
-def read_outputs(path: Path) -> Dict[str, str]:
-    values: Dict[str, str] = {}
-    lines = iter(path.read_text().splitlines())
-    for line in lines:
-        name, delimiter = line.split("<<")
-        body: List[str] = []
-        for inner in lines:
-            if inner == delimiter:
-                break
-            body.append(inner)
-        values[name] = "\n".join(body)
-    return values
 
 
 def custom_state(status: Optional[str], build: str, deploy: str) -> Dict[str, Any]:
@@ -191,7 +177,7 @@ def test_task_create_body_merges_builds_per_service(api: responses.RequestsMock,
     assert json.loads(result.stdout) == answer
     url = f"{BASE}/v1/projects/detail/shop/pipelines/multi/shop-workflow-dev/7"
     assert result.stderr == f"started task 7 of workflow shop-workflow-dev: {url}\n"
-    values = read_outputs(outputs)
+    values = github_outputs(outputs)
     assert values["task-id"] == "7"
     assert values["url"] == url
     assert json.loads(values["result"]) == answer
@@ -282,7 +268,7 @@ def test_task_get_and_its_outputs(api: responses.RequestsMock, tmp_path: Path) -
     )
     assert result.exit_code == 0  # reading a failed task is not a failure
     assert json.loads(result.stdout) == {"task_id": 3, **task}  # the legacy detail omits its id; we add it
-    values = read_outputs(outputs)
+    values = github_outputs(outputs)
     assert (values["task-id"], values["status"], values["url"]) == ("3", "failed", legacy_task("wf", 3))
     assert "| status | failed |" in summary.read_text()
 
@@ -383,7 +369,7 @@ def test_task_wait_success_writes_outputs(api: responses.RequestsMock, no_sleep:
     outputs = tmp_path / "out"
     result = invoke("task", "wait", "-w", "wf", "--id", "4", env={"GITHUB_OUTPUT": str(outputs)})
     assert result.exit_code == 0
-    assert read_outputs(outputs)["status"] == "PASSED"
+    assert github_outputs(outputs)["status"] == "PASSED"
     assert no_sleep == []
 
 
@@ -392,7 +378,7 @@ def test_task_wait_failure_still_writes_outputs(api: responses.RequestsMock, no_
     outputs = tmp_path / "out"
     result = invoke("task", "wait", "-w", "wf", "--id", "4", env={"GITHUB_OUTPUT": str(outputs)})
     assert result.exit_code == 1
-    values = read_outputs(outputs)
+    values = github_outputs(outputs)
     assert (values["task-id"], values["status"]) == ("4", "failed")
     assert json.loads(values["result"]) == {"task_id": 4, "status": "failed"}
 
@@ -504,7 +490,7 @@ def test_custom_run_body_and_answer(api: responses.RequestsMock, tmp_path: Path)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == answer
-    assert read_outputs(outputs)["url"] == f"{BASE}/v1/projects/detail/shop/pipelines/custom/bd/5"
+    assert github_outputs(outputs)["url"] == f"{BASE}/v1/projects/detail/shop/pipelines/custom/bd/5"
 
 
 def test_custom_run_defaults_from_env_and_empty_lists(api: responses.RequestsMock) -> None:
@@ -580,7 +566,7 @@ def test_custom_get(api: responses.RequestsMock, tmp_path: Path) -> None:
     result = invoke("custom", "get", "-w", "bd", "--id", "5", env={"GITHUB_OUTPUT": str(outputs)})
     assert result.exit_code == 0
     assert json.loads(result.stdout) == state
-    values = read_outputs(outputs)
+    values = github_outputs(outputs)
     assert (values["status"], values["url"]) == ("running", f"{BASE}/v1/projects/detail/shop/pipelines/custom/bd/5")
 
 

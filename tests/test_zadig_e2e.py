@@ -8,11 +8,11 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator
 
 import pytest
 
-from tests.conftest import SCRIPTS, clean_env, run_script
+from tests.conftest import SCRIPTS, clean_env, github_outputs, run_script
 from tests.fakes.zadig import FAKE_TOKEN, SEED_COMMIT, TERMINAL, ZadigFake, env_for, make_server
 
 CREATE = "/api/directory/workflowTask/create"
@@ -33,20 +33,6 @@ def zadig(fake: ZadigFake, *args: str, env: Dict[str, str] | None = None) -> sub
     done = run_script("zadig", *args, env={**env_for(fake.url), **(env or {})}, timeout=60)
     assert FAKE_TOKEN not in done.stdout + done.stderr
     return done
-
-
-def outputs_of(path: Path) -> Dict[str, str]:
-    values: Dict[str, str] = {}
-    lines = iter(path.read_text().splitlines())
-    for line in lines:
-        name, delimiter = line.split("<<")
-        body: List[str] = []
-        for inner in lines:
-            if inner == delimiter:
-                break
-            body.append(inner)
-        values[name] = "\n".join(body)
-    return values
 
 
 # -- whole tasks ----------------------------------------------------------------------------------
@@ -83,7 +69,7 @@ def test_legacy_create_waits_through_a_whole_task(fake: ZadigFake, tmp_path: Pat
     ]
     assert len(fake.seen("POST", CREATE)) == 1
     assert len(fake.seen("GET", "/api/directory/workflowTask/id/50/pipelines/demo-workflow-dev")) == 3
-    values = outputs_of(out)
+    values = github_outputs(out)
     assert (values["task-id"], values["status"], values["url"]) == ("50", "passed", url)
 
 
@@ -145,7 +131,7 @@ def test_wait_timeout_exit_3_leaves_the_task_running(fake: ZadigFake, tmp_path: 
         f"Error: gave up waiting for Zadig task wf-forever #1 after 1 s; it may still be running remotely ({url})"
     )
     assert fake.seen("POST", r".*/cancel") == []
-    assert outputs_of(out)["status"] == "running"
+    assert github_outputs(out)["status"] == "running"
 
 
 def test_cancel_on_timeout_reaches_the_fake(fake: ZadigFake) -> None:
