@@ -800,13 +800,11 @@ class OctoplantClient:
     def create_order(self, contents: Dict[str, Any]) -> Dict[str, Any]:
         """POST /v1/order: order an export of these contents (sent once, never retried)."""
         url = self.url("/v1/order")
-        if self._token is None:
-            self.sign_in()
         response = self.send(
             "POST",
             url,
             session=self.order_session,
-            reauth=False,  # a fresh token was just fetched; a 401 here is not an expiry
+            reauth=False,  # the export's first request, its token just fetched: a 401 here is not an expiry
             json={"exportContents": contents},
             messages={400: "octoplant refused the export order as invalid (HTTP 400)"},
         )
