@@ -420,11 +420,14 @@ class PortFake(FakeServer):
             run = self.add_run(run_id, action, **fields)
             return json_reply(202, {"ok": True, "run": run})
 
-        def find_run(request: Request) -> Tuple[Optional[Dict[str, Any]], Optional[Reply]]:
+        def find_run(request: Request, in_progress: bool = False) -> Tuple[Dict[str, Any], Optional[Reply]]:
+            """The run the path names, or the reply refusing it: 404, or 422 when it must still be in progress."""
             run_id = unquote(request.params["id"])
             run = self.runs.get(run_id)
             if run is None:
-                return None, _error(404, "not_found", f'Action run with identifier "{run_id}" was not found')
+                return {}, _error(404, "not_found", f'Action run with identifier "{run_id}" was not found')
+            if in_progress and run["status"] != "IN_PROGRESS":
+                return run, _error(422, "run_exhausted", "Action run already finished execution")
             return run, None
 
         @route("GET", "/v1/actions/runs/(?P<id>[^/]+)")
@@ -436,11 +439,9 @@ class PortFake(FakeServer):
         @route("PATCH", "/v1/actions/runs/(?P<id>[^/]+)")
         @guarded
         def update_run(request: Request) -> Reply:
-            run, missing = find_run(request)
-            if missing or run is None:
-                return missing or _error(404, "not_found", "no run")
-            if run["status"] != "IN_PROGRESS":
-                return _error(422, "run_exhausted", "Action run already finished execution")
+            run, refused = find_run(request, in_progress=True)
+            if refused:
+                return refused
             body = request.json() or {}
             if body.get("status") not in (None, "SUCCESS", "FAILURE"):
                 return _error(422, "invalid_request", "status must be SUCCESS or FAILURE")
@@ -455,11 +456,9 @@ class PortFake(FakeServer):
         @route("POST", "/v1/actions/runs/(?P<id>[^/]+)/logs")
         @guarded
         def add_log(request: Request) -> Reply:
-            run, missing = find_run(request)
-            if missing or run is None:
-                return missing or _error(404, "not_found", "no run")
-            if run["status"] != "IN_PROGRESS":
-                return _error(422, "run_exhausted", "Action run already finished execution")
+            run, refused = find_run(request, in_progress=True)
+            if refused:
+                return refused
             body = request.json() or {}
             if not isinstance(body.get("message"), str):
                 return _error(422, "invalid_request", "message is required")
@@ -478,8 +477,8 @@ class PortFake(FakeServer):
         @guarded
         def list_logs(request: Request) -> Reply:
             run, missing = find_run(request)
-            if missing or run is None:
-                return missing or _error(404, "not_found", "no run")
+            if missing:
+                return missing
             limit = int(request.arg("limit") or 50)
             offset = int(request.arg("offset") or 0)
             if not 1 <= limit <= 50:
