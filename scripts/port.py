@@ -634,9 +634,14 @@ class PortClient:
         *,
         create: bool = False,
         messages: Optional[Dict[int, str]] = None,
+        key: Optional[str] = None,
         **kwargs: Any,
     ) -> Any:
-        """One authenticated request under /v1; a 401 renews the token once and sends it again."""
+        """One authenticated request under /v1; a 401 renews the token once and sends it again.
+
+        With key, the answer must be an object: Port's {"ok": true, <key>: {...}} gives that
+        member, a bare object itself; anything else is an error here rather than a crash later.
+        """
         session = self._create_session if create else self._session
         url = f"{self.api}{path}"
         headers = dict(kwargs.pop("headers", None) or {})
@@ -644,12 +649,19 @@ class PortClient:
             token = self.token()
             headers["Authorization"] = f"Bearer {token}"
             try:
-                return api_request(session, method, url, messages=messages, headers=headers, **kwargs)
+                body = api_request(session, method, url, messages=messages, headers=headers, **kwargs)
             except CirelayError as exc:
                 # A 401 means Port did nothing, so even a create may be sent again with a new token;
                 # _renew says no once this process has already fetched a replacement.
                 if exc.status != 401 or not self._renew(token):
                     raise
+                continue
+            if key is None:
+                return body
+            found = body.get(key, body) if isinstance(body, dict) else None
+            if not isinstance(found, dict):
+                raise CirelayError(f"expected a {key} object from {method} {url}, got {str(body)[:200]!r}", url=url)
+            return found
 
     # -- entities ---------------------------------------------------------------------------
     def upsert_entity(
@@ -670,14 +682,14 @@ class PortClient:
             params["validation_only"] = "true"
         if run_id:
             params["run_id"] = run_id
-        body = self.call(
+        return self.call(
             "POST",
             f"/blueprints/{_q(blueprint)}/entities",
             messages={404: _BLUEPRINT_NOT_FOUND.format(bp=blueprint)},
             params=params,
             json=entity,
+            key="entity",
         )
-        return body.get("entity", body) if isinstance(body, dict) else body
 
     def get_entity(
         self, blueprint: str, identifier: str, include: Tuple[str, ...] = (), exclude: Tuple[str, ...] = ()
@@ -688,13 +700,13 @@ class PortClient:
             params["include"] = list(include)
         if exclude:
             params["exclude"] = list(exclude)
-        body = self.call(
+        return self.call(
             "GET",
             f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
             messages={404: _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)},
             params=params,
+            key="entity",
         )
-        return body.get("entity", body) if isinstance(body, dict) else body
 
     def search_entities(
         self,
@@ -833,29 +845,30 @@ class PortClient:
         request: Dict[str, Any] = {"properties": properties or {}}
         if entity:
             request["entity"] = entity
-        body = self.call(
+        return self.call(
             "POST",
             f"/actions/{_q(action)}/runs",
             create=True,
             messages={404: _ACTION_NOT_FOUND.format(action=action)},
             json=request,
+            key="run",
         )
-        return body.get("run", body) if isinstance(body, dict) else body
 
     def get_run(self, run_id: str) -> Dict[str, Any]:
         """One action run."""
-        body = self.call("GET", f"/actions/runs/{_q(run_id)}", messages={404: _RUN_NOT_FOUND.format(id=run_id)})
-        return body.get("run", body) if isinstance(body, dict) else body
+        return self.call(
+            "GET", f"/actions/runs/{_q(run_id)}", messages={404: _RUN_NOT_FOUND.format(id=run_id)}, key="run"
+        )
 
     def update_run(self, run_id: str, changes: Dict[str, Any]) -> Dict[str, Any]:
         """Change a run's status, label, links, summary or external id."""
-        body = self.call(
+        return self.call(
             "PATCH",
             f"/actions/runs/{_q(run_id)}",
             messages={404: _RUN_NOT_FOUND.format(id=run_id), 422: _RUN_FINISHED.format(id=run_id)},
             json=changes,
+            key="run",
         )
-        return body.get("run", body) if isinstance(body, dict) else body
 
     def add_run_log(
         self,
@@ -870,14 +883,14 @@ class PortClient:
             request["terminationStatus"] = termination_status
         if status_label:
             request["statusLabel"] = status_label
-        body = self.call(
+        return self.call(
             "POST",
             f"/actions/runs/{_q(run_id)}/logs",
             create=True,
             messages={404: _RUN_NOT_FOUND.format(id=run_id), 422: _RUN_FINISHED.format(id=run_id)},
             json=request,
+            key="runLog",
         )
-        return body.get("runLog", body) if isinstance(body, dict) else body
 
     def run_logs(self, run_id: str) -> List[Dict[str, Any]]:
         """Every log line of a run, page by page."""
@@ -1322,7 +1335,7 @@ _RUN_ID_HELP = "The action run (instead of RUN_ID)."
 def run_create(client: PortClient, action: str, entity_id: Optional[str], properties: Optional[Dict[str, Any]]) -> None:
     """Start an action run (never sent twice, even on a 5xx)."""
     result = client.create_run(action, entity_id, properties)
-    run_id = (result or {}).get("id")
+    run_id = result.get("id")
     emit(result, outputs={"run-id": run_id}, summary={"action": action, "run": run_id, "status": result.get("status")})
 
 
@@ -1334,7 +1347,7 @@ def run_get(client: PortClient, run_arg: Optional[str], run_id: Optional[str]) -
     """Print an action run."""
     the_id = _pick_run_id(run_arg, run_id)
     result = client.get_run(the_id)
-    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": (result or {}).get("status")})
+    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": result.get("status")})
 
 
 @run.command("update", epilog=EXIT_CODES_HELP)
@@ -1370,7 +1383,7 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
             "nothing to update: give --status, --status-label, --link, --summary or --external-run-id"
         )
     result = client.update_run(the_id, changes)
-    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": (result or {}).get("status")})
+    emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": result.get("status")})
 
 
 @run.command("log", epilog=EXIT_CODES_HELP)

@@ -923,6 +923,17 @@ def test_run_create_is_never_sent_twice(mock: responses.RequestsMock, no_sleep: 
     assert [c.request.url for c in mock.calls].count(url) == 1
 
 
+@pytest.mark.parametrize("body", [b"", b"[]", b'{"ok": true, "run": null}'])
+def test_an_answer_without_the_object_is_an_error_not_a_crash(mock: responses.RequestsMock, body: bytes) -> None:
+    add_token(mock)
+    url = f"{API}/actions/create_microservice/runs"
+    mock.post(url, body=body, content_type="application/json")
+    result = invoke("run", "create", "--action", "create_microservice")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"Error: expected a run object from POST {url}, got ")
+
+
 def test_run_create_unknown_action(mock: responses.RequestsMock) -> None:
     add_token(mock)
     url = f"{API}/actions/nope/runs"
