@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -896,19 +897,51 @@ def _region_of(endpoint: str) -> str:
 # -- CLI --------------------------------------------------------------------------------------
 
 
-def _client(ctx: click.Context, project: bool = True) -> CodeArtsClient:
-    """The client for the group's settings; exit 2 when one is missing (the project unless not needed)."""
-    settings = ctx.find_root().params
+def _client(
+    endpoint: Optional[str], region: Optional[str], project_id: Optional[str], project: bool = True
+) -> CodeArtsClient:
+    """The client for the connection options; exit 2 when one is missing (the project unless not needed)."""
     if project:
-        require(settings.get("project_id"), "--project-id", "CODEARTS_PROJECT_ID")
-    endpoint = settings.get("endpoint") or ""
-    region = settings.get("region") or ""
+        require(project_id, "--project-id", "CODEARTS_PROJECT_ID")
+    endpoint = endpoint or ""
+    region = region or ""
     if not endpoint:
         if not region:
             raise click.UsageError(_NO_ENDPOINT)
         endpoint = endpoint_for_region(region)
     credentials = credentials_from_env(dict(os.environ))
-    return CodeArtsClient(endpoint, settings.get("project_id"), credentials, region)
+    return CodeArtsClient(endpoint, project_id, credentials, region)
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --endpoint, --region and --project-id to a command and hand it `make_client`.
+
+    make_client(project=True) checks them and the credentials and makes the client (exit 2 when one
+    is missing); the command calls it when it needs the client, so its own options are checked first.
+    """
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any, endpoint: Optional[str], region: Optional[str], project_id: Optional[str], **kwargs: Any
+    ) -> Any:
+        def make_client(project: bool = True) -> CodeArtsClient:
+            return _client(endpoint, region, project_id, project)
+
+        return command(*args, make_client=make_client, **kwargs)
+
+    options = [
+        click.option("--project-id", envvar="CODEARTS_PROJECT_ID", show_envvar=True, help="CodeArts project ID."),
+        click.option("--region", envvar="CODEARTS_REGION", show_envvar=True, help="Region to build the endpoint from."),
+        click.option(
+            "--endpoint",
+            envvar="CODEARTS_ENDPOINT",
+            show_envvar=True,
+            help="CodeArts Pipeline endpoint, e.g. https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com.",
+        ),
+    ]
+    for option in options:
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def _run_outputs(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
@@ -964,17 +997,11 @@ def _wait_run(
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="cirelay-codearts")
-@click.option(
-    "--endpoint",
-    envvar="CODEARTS_ENDPOINT",
-    show_envvar=True,
-    help="CodeArts Pipeline endpoint, e.g. https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com.",
-)
-@click.option("--region", envvar="CODEARTS_REGION", show_envvar=True, help="Region to build the endpoint from.")
-@click.option("--project-id", envvar="CODEARTS_PROJECT_ID", show_envvar=True, help="CodeArts project ID.")
-def cli(endpoint: Optional[str], region: Optional[str], project_id: Optional[str]) -> None:
+def cli() -> None:
     """Start and watch Huawei Cloud CodeArts Pipeline runs from a CI job.
 
+    Every command takes --endpoint or --region, and --project-id (or CODEARTS_ENDPOINT,
+    CODEARTS_REGION, CODEARTS_PROJECT_ID).
     Credentials come from the environment only: CODEARTS_TOKEN; or HUAWEICLOUD_SDK_AK and
     HUAWEICLOUD_SDK_SK; or HUAWEICLOUD_USERNAME, HUAWEICLOUD_PASSWORD and HUAWEICLOUD_DOMAIN.
     """
@@ -986,12 +1013,12 @@ def pipeline() -> None:
 
 
 @pipeline.command("list")
+@connection_options
 @click.option("--name", help="Only pipelines whose name contains this.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many (default: all).")
-@click.pass_context
-def pipeline_list(ctx: click.Context, *, name: Optional[str], limit: Optional[int]) -> None:
+def pipeline_list(make_client: Callable[..., CodeArtsClient], *, name: Optional[str], limit: Optional[int]) -> None:
     """List the project's pipelines (every page)."""
-    pipelines = _client(ctx).list_pipelines(name, limit)
+    pipelines = make_client().list_pipelines(name, limit)
     emit(pipelines, outputs={"count": str(len(pipelines))}, summary={"pipelines": len(pipelines)})
 
 
@@ -1009,15 +1036,15 @@ _run_option = click.option(
 
 
 @run.command("start")
+@connection_options
 @_pipeline_option
 @click.option("--var", "variables", type=KeyValue(), multiple=True, help="Custom parameter NAME=VALUE (repeatable).")
 @click.option("--branch", help="Build this branch of the pipeline's code source(s).")
 @click.option("--tag", help="Build this tag of the pipeline's code source(s).")
 @click.option("--description", help="Run description.")
 @wait_options(wait_flag=True)
-@click.pass_context
 def run_start(
-    ctx: click.Context,
+    make_client: Callable[..., CodeArtsClient],
     *,
     pipeline_id: str,
     variables: Tuple[Tuple[str, str], ...],
@@ -1032,7 +1059,7 @@ def run_start(
     """Start a run; with --wait, exit with its outcome."""
     if branch and tag:
         raise click.UsageError("--branch and --tag exclude each other")
-    client = _client(ctx)
+    client = make_client()
     started = client.start_run(pipeline_id, list(variables), branch, tag, description)
     run_id = str(started["pipeline_run_id"])
     log(f"started pipeline run {run_id}")
@@ -1044,18 +1071,19 @@ def run_start(
 
 
 @run.command("get")
+@connection_options
 @_pipeline_option
 @_run_option
-@click.pass_context
-def run_get(ctx: click.Context, *, pipeline_id: str, run_id: str) -> None:
+def run_get(make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str) -> None:
     """Show a run with its stages, jobs and steps."""
-    client = _client(ctx)
+    client = make_client()
     detail = client.get_run(pipeline_id, run_id)
     url = client.run_url(pipeline_id, run_id, detail)
     emit(detail, outputs=_run_outputs(detail, run_id, url), summary={"run": run_id, "status": detail.get("status")})
 
 
 @run.command("list")
+@connection_options
 @_pipeline_option
 @click.option(
     "--status", "statuses", multiple=True, type=click.Choice(RUN_STATUSES, case_sensitive=False), help="Repeatable."
@@ -1063,9 +1091,8 @@ def run_get(ctx: click.Context, *, pipeline_id: str, run_id: str) -> None:
 @click.option("--since", help="Runs started at or after: epoch s/ms or ISO date/time (UTC).")
 @click.option("--until", help="Runs started at or before: epoch s/ms or ISO date/time (UTC).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many.")
-@click.pass_context
 def run_list(
-    ctx: click.Context,
+    make_client: Callable[..., CodeArtsClient],
     *,
     pipeline_id: str,
     statuses: Tuple[str, ...],
@@ -1075,23 +1102,28 @@ def run_list(
 ) -> None:
     """List a pipeline's runs, newest first."""
     start_ms, end_ms = _ms(since, "--since"), _ms(until, "--until")
-    runs = _client(ctx).list_runs(pipeline_id, [s.upper() for s in statuses], start_ms, end_ms, limit)
+    runs = make_client().list_runs(pipeline_id, [s.upper() for s in statuses], start_ms, end_ms, limit)
     emit(runs, outputs={"count": str(len(runs))}, summary={"runs": len(runs)})
 
 
 @run.command("logs")
+@connection_options
 @_pipeline_option
 @_run_option
 @click.option("--job-run-id", help="Only this job's step (with --step-run-id).")
 @click.option("--step-run-id", help="Only this step (with --job-run-id).")
-@click.pass_context
 def run_logs(
-    ctx: click.Context, *, pipeline_id: str, run_id: str, job_run_id: Optional[str], step_run_id: Optional[str]
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    job_run_id: Optional[str],
+    step_run_id: Optional[str],
 ) -> None:
     """Print step logs as text: one step, or every step of the run in order."""
     if bool(job_run_id) != bool(step_run_id):
         raise click.UsageError("--job-run-id and --step-run-id go together")
-    client = _client(ctx)
+    client = make_client()
     if job_run_id and step_run_id:
         click.echo(client.step_log(pipeline_id, run_id, job_run_id, step_run_id), nl=False)
         return
@@ -1114,26 +1146,32 @@ def run_logs(
 
 
 @run.command("stop")
+@connection_options
 @_pipeline_option
 @_run_option
-@click.pass_context
-def run_stop(ctx: click.Context, *, pipeline_id: str, run_id: str) -> None:
+def run_stop(make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str) -> None:
     """Stop a run."""
-    answer = _client(ctx).stop_run(pipeline_id, run_id)
+    answer = make_client().stop_run(pipeline_id, run_id)
     log(f"stopped pipeline run {run_id}")
     emit(answer, outputs={"run-id": run_id}, summary={"stopped": run_id})
 
 
 @run.command("wait")
+@connection_options
 @_pipeline_option
 @_run_option
 @wait_options(wait_flag=False)
-@click.pass_context
 def run_wait(
-    ctx: click.Context, *, pipeline_id: str, run_id: str, timeout: float, poll_max: float, cancel_on_timeout: bool
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
 ) -> None:
     """Wait for a run to end; exit 0 only when it COMPLETED (or was IGNORED)."""
-    _wait_run(_client(ctx), pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    _wait_run(make_client(), pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
 
 
 @cli.group()
@@ -1142,6 +1180,7 @@ def template() -> None:
 
 
 @template.command("create")
+@connection_options
 @click.option(
     "--file",
     "path",
@@ -1150,9 +1189,14 @@ def template() -> None:
     help="The template body (flow, states, workflow) as JSON.",
 )
 @wait_options(wait_flag=True)
-@click.pass_context
 def template_create(
-    ctx: click.Context, *, path: str, wait: bool, timeout: float, poll_max: float, cancel_on_timeout: bool
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    path: str,
+    wait: bool,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
 ) -> None:
     """Create a pipeline from a template body; with --wait, until it exists."""
     try:
@@ -1163,7 +1207,7 @@ def template_create(
     body = parse_json_text(text, path)
     if not isinstance(body, dict):
         raise click.BadParameter(f"{path} must hold a JSON object", param_hint="--file")
-    client = _client(ctx, project=False)
+    client = make_client(project=False)
     task = client.create_from_template(body)
     task_id = str(task["task_id"])
     log(f"template task {task_id} accepted")

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -691,10 +692,9 @@ def check_commit_id(ctx: click.Context, param: click.Parameter, value: Optional[
     return value
 
 
-def client_from(ctx: click.Context) -> ZadigClient:
+def client_from(url: Optional[str]) -> ZadigClient:
     """The client for --url (ZADIG_URL) and ZADIG_TOKEN; exit 2 when one is missing."""
-    settings = ctx.find_object(dict) or {}
-    url = require(settings.get("url"), "--url", "ZADIG_URL")
+    url = require(url, "--url", "ZADIG_URL")
     token = os.environ.get("ZADIG_TOKEN", "").strip()
     if not token:
         raise click.UsageError("missing ZADIG_TOKEN: set it to a Zadig API token (read only from the environment)")
@@ -824,6 +824,22 @@ def first_then(first: Dict[str, Any], poll: Callable[[], Dict[str, Any]]) -> Cal
     return next_state
 
 
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --url (ZADIG_URL) to a command and hand it `make_client`, which checks it and ZADIG_TOKEN (exit 2).
+
+    The command calls it when it needs the client, so its own options are checked first.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, url: Optional[str], **kwargs: Any) -> Any:
+        return command(*args, make_client=lambda: client_from(url), **kwargs)
+
+    option = click.option(
+        "--url", envvar="ZADIG_URL", show_envvar=True, help="Zadig base URL, e.g. https://zadig.example.com."
+    )
+    return option(wrapper)
+
+
 workflow_option = click.option(
     "-w", "--workflow", required=True, envvar="ZADIG_WORKFLOW", show_envvar=True, help="Workflow name (key)."
 )
@@ -835,14 +851,12 @@ id_option = click.option("--id", "task_id", required=True, type=click.IntRange(m
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="cirelay-zadig")
-@click.option("--url", envvar="ZADIG_URL", show_envvar=True, help="Zadig base URL, e.g. https://zadig.example.com.")
-@click.pass_context
-def cli(ctx: click.Context, url: Optional[str]) -> None:
+def cli() -> None:
     """Start Zadig workflow tasks from a CI job and wait for them.
 
-    The API token comes only from ZADIG_TOKEN (never an option: a command line shows in process lists).
+    Every command takes --url (ZADIG_URL). The API token comes only from ZADIG_TOKEN
+    (never an option: a command line shows in process lists).
     """
-    ctx.obj = {"url": url}
 
 
 @cli.group(epilog=EXIT_CODES_HELP)
@@ -851,17 +865,18 @@ def task() -> None:
 
 
 @task.command("list")
+@connection_options
 @click.option(
     "--commit-id", required=True, callback=check_commit_id, help="Commit SHA, whole or its first 8+ characters."
 )
-@click.pass_context
-def task_list(ctx: click.Context, commit_id: str) -> None:
+def task_list(make_client: Callable[[], ZadigClient], commit_id: str) -> None:
     """List the tasks Zadig ran for a commit (GitLab commits only, a Zadig limit)."""
-    tasks = client_from(ctx).list_tasks(commit_id)
+    tasks = make_client().list_tasks(commit_id)
     emit(tasks, outputs={"count": str(len(tasks))}, summary={"commit": commit_id, "tasks": len(tasks)})
 
 
 @task.command("create")
+@connection_options
 @workflow_option
 @click.option("-e", "--env", "env_name", required=True, envvar="ZADIG_ENV", show_envvar=True, help="Environment.")
 @click.option(
@@ -876,9 +891,8 @@ def task_list(ctx: click.Context, commit_id: str) -> None:
 )
 @click.option("--service-type", type=click.Choice(SERVICE_TYPES), default="k8s", show_default=True, help="Deploy kind.")
 @wait_options(wait_flag=True)
-@click.pass_context
 def task_create(
-    ctx: click.Context,
+    make_client: Callable[[], ZadigClient],
     *,
     workflow: str,
     env_name: str,
@@ -896,7 +910,7 @@ def task_create(
     for service, image in images:
         if not image.strip():
             raise click.UsageError(f"--image {service}= names no image")
-    client = client_from(ctx)
+    client = make_client()
     answer = client.create_task(task_body(workflow, env_name, images, builds, service_type))
     name = str(answer.get("workflow_name") or workflow)
     if not has_task_id(answer, name, wait):
@@ -907,22 +921,22 @@ def task_create(
 
 
 @task.command("get")
+@connection_options
 @workflow_option
 @id_option
-@click.pass_context
-def task_get(ctx: click.Context, workflow: str, task_id: int) -> None:
+def task_get(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Show one legacy task and its status."""
-    task = Task(client_from(ctx), workflow, task_id, custom=False)
+    task = Task(make_client(), workflow, task_id, custom=False)
     finish(task.get(), task)
 
 
 @task.command("restart")
+@connection_options
 @workflow_option
 @id_option
 @wait_options(wait_flag=True)
-@click.pass_context
 def task_restart(
-    ctx: click.Context,
+    make_client: Callable[[], ZadigClient],
     *,
     workflow: str,
     task_id: int,
@@ -932,7 +946,7 @@ def task_restart(
     cancel_on_timeout: bool,
 ) -> None:
     """Restart a failed, timed-out or cancelled legacy task (the same task ID runs again)."""
-    client = client_from(ctx)
+    client = make_client()
     answer = client.restart_task(workflow, task_id)
     log(f"restarted task {task_id} of workflow {workflow}")
     task = Task(client, workflow, task_id, custom=False, restarted=True)
@@ -940,26 +954,32 @@ def task_restart(
 
 
 @task.command("cancel")
+@connection_options
 @workflow_option
 @id_option
-@click.pass_context
-def task_cancel(ctx: click.Context, workflow: str, task_id: int) -> None:
+def task_cancel(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Cancel a legacy task."""
-    task = Task(client_from(ctx), workflow, task_id, custom=False)
+    task = Task(make_client(), workflow, task_id, custom=False)
     finish(task.cancel(), task)
 
 
 @task.command("wait")
+@connection_options
 @workflow_option
 @id_option
 @wait_options(wait_flag=False)
-@click.pass_context
 def task_wait(
-    ctx: click.Context, *, workflow: str, task_id: int, timeout: float, poll_max: float, cancel_on_timeout: bool
+    make_client: Callable[[], ZadigClient],
+    *,
+    workflow: str,
+    task_id: int,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
 ) -> None:
     """Wait for a legacy task to finish: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
     follow(
-        Task(client_from(ctx), workflow, task_id, custom=False),
+        Task(make_client(), workflow, task_id, custom=False),
         timeout=timeout,
         poll_max=poll_max,
         cancel_on_timeout=cancel_on_timeout,
@@ -972,6 +992,7 @@ def custom() -> None:
 
 
 @custom.command("run")
+@connection_options
 @project_option
 @workflow_option
 @click.option("--param", "params", multiple=True, type=KeyValue(), help="Workflow parameter NAME=VALUE (repeatable).")
@@ -981,9 +1002,8 @@ def custom() -> None:
     help="Job inputs as a JSON array ([{job_name, job_type, parameters}]), inline, @file or - for stdin.",
 )
 @wait_options(wait_flag=True)
-@click.pass_context
 def custom_run(
-    ctx: click.Context,
+    make_client: Callable[[], ZadigClient],
     *,
     project: str,
     workflow: str,
@@ -995,7 +1015,7 @@ def custom_run(
     cancel_on_timeout: bool,
 ) -> None:
     """Start a task of a custom workflow with parameters and job inputs."""
-    client = client_from(ctx)
+    client = make_client()
     parameters = [{"name": name, "value": value} for name, value in params]
     answer = client.run_custom(project, workflow, parameters, inputs or [])
     if not has_task_id(answer, workflow, wait):
@@ -1006,34 +1026,34 @@ def custom_run(
 
 
 @custom.command("get")
+@connection_options
 @workflow_option
 @id_option
-@click.pass_context
-def custom_get(ctx: click.Context, workflow: str, task_id: int) -> None:
+def custom_get(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Show one custom workflow task with its stages and jobs."""
-    client = client_from(ctx)
+    client = make_client()
     found = client.get_custom(workflow, task_id)
     finish(found, Task(client, workflow, task_id, custom=True, project=found.get("project_key")))
 
 
 @custom.command("cancel")
+@connection_options
 @workflow_option
 @id_option
-@click.pass_context
-def custom_cancel(ctx: click.Context, workflow: str, task_id: int) -> None:
+def custom_cancel(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Cancel a custom workflow task."""
-    task = Task(client_from(ctx), workflow, task_id, custom=True)
+    task = Task(make_client(), workflow, task_id, custom=True)
     finish(task.cancel(), task)
 
 
 @custom.command("retry")
+@connection_options
 @project_option
 @workflow_option
 @id_option
 @wait_options(wait_flag=True)
-@click.pass_context
 def custom_retry(
-    ctx: click.Context,
+    make_client: Callable[[], ZadigClient],
     *,
     project: str,
     workflow: str,
@@ -1044,7 +1064,7 @@ def custom_retry(
     cancel_on_timeout: bool,
 ) -> None:
     """Retry a failed custom workflow task (the same task ID runs again)."""
-    client = client_from(ctx)
+    client = make_client()
     answer = client.retry_custom(project, workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=project, restarted=True)
     log(f"retried task {task_id} of workflow {workflow}: {task.url}")
@@ -1052,15 +1072,21 @@ def custom_retry(
 
 
 @custom.command("wait")
+@connection_options
 @workflow_option
 @id_option
 @wait_options(wait_flag=False)
-@click.pass_context
 def custom_wait(
-    ctx: click.Context, *, workflow: str, task_id: int, timeout: float, poll_max: float, cancel_on_timeout: bool
+    make_client: Callable[[], ZadigClient],
+    *,
+    workflow: str,
+    task_id: int,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
 ) -> None:
     """Wait for a custom workflow task: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
-    client = client_from(ctx)
+    client = make_client()
     first = client.get_custom(workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=first.get("project_key"))
     follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout, first=first)

@@ -146,6 +146,69 @@ def test_missing_project_id_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "missing --project-id: pass it or set CODEARTS_PROJECT_ID" in result.stderr
 
 
+def _commands(group: Any, path: str = "") -> Any:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{path}{name} ")
+        else:
+            yield f"{path}{name}", command
+
+
+def test_every_command_takes_the_connection_options_after_it() -> None:
+    commands = dict(_commands(codearts.cli))
+    assert len(commands) == 8
+    wanted = {
+        "endpoint": (["--endpoint"], "CODEARTS_ENDPOINT"),
+        "region": (["--region"], "CODEARTS_REGION"),
+        "project_id": (["--project-id"], "CODEARTS_PROJECT_ID"),
+    }
+    for name, command in commands.items():
+        found = {p.name: (p.opts, p.envvar) for p in command.params if p.name in wanted}
+        assert found == wanted, name
+        assert all(p.show_envvar for p in command.params if p.name in wanted), name
+    assert [p.name for p in codearts.cli.params] == ["version"]  # no group options: they go after the command
+
+
+OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
+TR_DETAIL = (
+    f"https://pipeline-external.tr-west-1.myhuaweicloud.com/v5/{OTHER_PROJECT}/api/pipelines/{PIPE}"
+    "/pipeline-runs/detail"
+)
+
+
+@responses.activate
+def test_options_after_the_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARTS_ENDPOINT")
+    monkeypatch.delenv("CODEARTS_PROJECT_ID")
+    responses.get(TR_DETAIL, json=run_detail("COMPLETED"), match=[token_header()])
+    args = ["--pipeline-id", PIPE, "--run-id", RUN, "--region=tr-west-1", "--project-id", OTHER_PROJECT]
+    result = invoke("run", "get", *args)  # as the GitHub Action appends its args
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "COMPLETED"
+
+
+@responses.activate
+def test_options_from_the_env_and_the_command_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARTS_ENDPOINT")
+    monkeypatch.setenv("CODEARTS_REGION", "tr-west-1")
+    monkeypatch.setenv("CODEARTS_PROJECT_ID", OTHER_PROJECT)
+    responses.get(TR_DETAIL, json=run_detail("RUNNING"))
+    result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "RUNNING"
+    monkeypatch.setenv("CODEARTS_ENDPOINT", "https://codearts.invalid")
+    responses.get(DETAIL, json=run_detail("FAILED"))
+    result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN, "--endpoint", EP, "--project-id", PROJECT)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "FAILED"
+
+
+def test_options_before_the_command_are_no_options() -> None:
+    result = invoke("--region", "tr-west-1", "pipeline", "list")
+    assert result.exit_code == 2
+    assert "No such option: --region" in result.stderr
+
+
 def test_credential_order_token_first() -> None:
     env = {"CODEARTS_TOKEN": "t", "HUAWEICLOUD_SDK_AK": "a", "HUAWEICLOUD_SDK_SK": "s", "HUAWEICLOUD_USERNAME": "u"}
     assert codearts.credentials_from_env(env) == {"kind": "token", "token": "t"}

@@ -109,6 +109,56 @@ def test_help_lists_exit_codes_and_env_vars() -> None:
     assert "CIRELAY_WAIT_TIMEOUT" in result.output and "--cancel-on-timeout" in result.output
 
 
+def _commands(group: Any, path: str = "") -> Iterator[Any]:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{path}{name} ")
+        else:
+            yield f"{path}{name}", command
+
+
+def test_every_command_takes_url_after_it() -> None:
+    commands = dict(_commands(zd.cli))
+    assert len(commands) == 11
+    for name, command in commands.items():
+        url = [p for p in command.params if p.name == "url"]
+        assert len(url) == 1, name
+        assert (url[0].opts, url[0].envvar, url[0].show_envvar) == (["--url"], "ZADIG_URL", True), name
+    assert [p.name for p in zd.cli.params] == ["version"]  # no group options: --url goes after the command
+
+
+OTHER = "https://other-zadig.example.test"
+
+
+@pytest.mark.parametrize(
+    ("args", "env_url"),
+    [
+        (["--url", OTHER], None),  # the option after the command (e.g. the action's args)
+        ([f"--url={OTHER}"], BASE),  # the option beats ZADIG_URL
+        ([], OTHER),  # ZADIG_URL alone
+    ],
+)
+def test_url_after_the_command_or_from_env(api: responses.RequestsMock, args: List[str], env_url: str) -> None:
+    task = {"workflow_name": "wf", "status": "passed"}
+    api.get(f"{OTHER}/api/directory/workflowTask/id/3/pipelines/wf", json=task, match=[AUTH])
+    result = invoke("task", "get", "-w", "wf", "--id", "3", *args, env={"ZADIG_URL": env_url})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"task_id": 3, **task}
+
+
+def test_url_after_custom_wait(api: responses.RequestsMock) -> None:
+    api.get(f"{OTHER}/openapi/workflows/custom/task", json=custom_state("passed", "passed", "passed"), match=[AUTH])
+    result = invoke("custom", "wait", "-w", "bd", "--id", "5", "--url", OTHER, env={"ZADIG_URL": None})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "passed"
+
+
+def test_url_before_the_command_is_no_option() -> None:
+    result = invoke("--url", OTHER, "task", "get", "-w", "wf", "--id", "3")
+    assert result.exit_code == 2
+    assert "No such option: --url" in result.stderr
+
+
 # -- legacy: list ---------------------------------------------------------------------------------
 
 
