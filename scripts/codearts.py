@@ -948,6 +948,10 @@ def _run_outputs(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
     return {"run-id": run_id, "status": run.get("status"), "url": url}
 
 
+def _run_summary(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
+    return {"run": run_id, "status": run.get("status"), "url": url}
+
+
 def _wait_run(
     client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
 ) -> None:
@@ -968,7 +972,8 @@ def _wait_run(
     def show_last() -> None:
         last = seen.get("run")
         if isinstance(last, dict):
-            emit(last, outputs=_run_outputs(last, run_id, client.run_url(pipeline_id, run_id, last)))
+            url = client.run_url(pipeline_id, run_id, last)
+            emit(last, outputs=_run_outputs(last, run_id, url), summary=_run_summary(last, run_id, url))
 
     try:
         run = wait_for(
@@ -992,7 +997,7 @@ def _wait_run(
     url = client.run_url(pipeline_id, run_id, run)
     if run.get("status") == RUN_IGNORED:
         log(f"warning: pipeline run {run_id} was IGNORED (not executed, e.g. superseded by another run): {url}")
-    emit(run, outputs=_run_outputs(run, run_id, url), summary={"run": run_id, "status": run.get("status"), "url": url})
+    emit(run, outputs=_run_outputs(run, run_id, url), summary=_run_summary(run, run_id, url))
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
@@ -1067,7 +1072,8 @@ def run_start(
         _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
         return
     result = {"pipeline_id": pipeline_id, **started}
-    emit(result, outputs={"run-id": run_id}, summary={"pipeline": pipeline_id, "run": run_id})
+    url = client.run_url(pipeline_id, run_id)
+    emit(result, outputs={"run-id": run_id, "url": url}, summary={"pipeline": pipeline_id, "run": run_id, "url": url})
 
 
 @run.command("get")

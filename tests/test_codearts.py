@@ -419,7 +419,9 @@ def test_run_start_sends_variables_and_description(tmp_path: Path, monkeypatch: 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {"pipeline_id": PIPE, "pipeline_run_id": RUN}
     assert result.stderr == f"started pipeline run {RUN}\n"
-    assert github_outputs(tmp_path / "out")["run-id"] == RUN
+    outputs = github_outputs(tmp_path / "out")
+    assert outputs["run-id"] == RUN
+    assert outputs["url"] == f"{DETAIL}?pipeline_run_id={RUN}"  # the run's API address: no page yet
 
 
 PIPELINE_DEF = {
@@ -726,6 +728,7 @@ def test_run_wait_exit_code_per_terminal_state(
     final: str, code: int, no_sleep: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path / "out"))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary"))
     responses.get(DETAIL, json=run_detail("RUNNING", [("Build", "RUNNING"), ("Deploy", "INIT")]))
     responses.get(DETAIL, json=run_detail("RUNNING", [("Build", "RUNNING"), ("Deploy", "INIT")]))
     responses.get(DETAIL, json=run_detail(final, [("Build", "COMPLETED"), ("Deploy", final)]))
@@ -740,6 +743,9 @@ def test_run_wait_exit_code_per_terminal_state(
     assert no_sleep == [2.0, 3.0]
     outputs = github_outputs(tmp_path / "out")
     assert (outputs["run-id"], outputs["status"], outputs["url"]) == (RUN, final, RUN_URL)
+    # the job summary shows the run however it ended
+    summary = (tmp_path / "summary").read_text()
+    assert f"| run | {RUN} |\n| status | {final} |\n| url | {RUN_URL} |\n" in summary
     if code == 1:
         assert lines[2:] == [f"Error: pipeline run {RUN} ended {final}: Build COMPLETED, Deploy {final} ({RUN_URL})"]
     elif final == "IGNORED":
