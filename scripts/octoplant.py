@@ -25,7 +25,9 @@ import functools
 import hashlib
 import json
 import os
+import re
 import signal
+import ssl
 import sys
 import tempfile
 import time
@@ -101,6 +103,8 @@ _SIGN_IN_REFUSED = (
     "octoplant refused the sign-in: check OCTOPLANT_USERNAME, OCTOPLANT_PASSWORD and the client id/secret"
 )
 _SIGN_IN_MESSAGES = {400: f"{_SIGN_IN_REFUSED} (HTTP 400)", 401: f"{_SIGN_IN_REFUSED} (HTTP 401)"}
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
+_OUTPUT_HINT = "'-o' / '--output'"
 _INSECURE_WARNING = "warning: --insecure: TLS certificates are NOT verified for {url}; credentials may be exposed"
 
 # --- cirelay plumbing: begin (identical in every script; tests/test_plumbing.py checks) ---
@@ -676,6 +680,54 @@ def _remove(path: str) -> None:
         pass
 
 
+def check_output(path: str) -> str:
+    """PATH made absolute, once it is not a folder and a file can be made there; exit 2 naming -o otherwise.
+
+    Checked before the export is ordered, so a typo does not cost a whole export.
+    """
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise click.BadParameter(f"{path} is a directory; give the ZIP file's path", param_hint=_OUTPUT_HINT)
+    existing = os.path.dirname(target)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise click.BadParameter(f"cannot write {path}: {existing} is not a folder", param_hint=_OUTPUT_HINT)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"cannot write {path}: no permission to write in {existing}", param_hint=_OUTPUT_HINT)
+    return target
+
+
+def _missing_folders(folder: str) -> List[str]:
+    """The folders os.makedirs(folder) would make, deepest first."""
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def _remove_folders(folders: List[str]) -> None:
+    """Remove the (empty) folders a failed download made, deepest first."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+def check_ca_file(path: str, source: str) -> None:
+    """A CA bundle must exist and hold a PEM certificate (or be a folder of them); exit 2 naming it."""
+    if os.path.isdir(path):
+        return
+    if not os.path.exists(path):
+        raise click.UsageError(f"{source} names {path}, which does not exist")
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:  # ssl.SSLError included
+        raise click.UsageError(f"{source} names {path}, which holds no readable CA certificate ({exc.strerror or exc})")
+
+
 def _default_mode() -> int:
     """0o666 less the umask: what open() would give a new file (mkstemp makes it 0o600)."""
     umask = os.umask(0)
@@ -741,6 +793,11 @@ class OctoplantClient:
         if not isinstance(token, str) or not token:
             raise CirelayError(f"octoplant sent no access_token (POST {url})", url=url)
         mask(token)
+        if not _HEADER_SAFE.fullmatch(token):  # requests would fail later and quote the header, token and all
+            raise CirelayError(
+                f"octoplant sent an access_token with characters a header cannot carry (not shown; POST {url})",
+                url=url,
+            )
         self._token = token
         return token
 
@@ -858,12 +915,15 @@ class OctoplantClient:
             outcome, description = order_outcome(order)
             if outcome != "success":
                 raise CirelayError(f"export order {name} has nothing to download: {description}", result=order)
-        target = os.path.abspath(path)
-        if os.path.isdir(target):
-            raise CirelayError(f"{path} is a directory; give the ZIP file's path", exit_code=EXIT_USAGE)
+        target = check_output(path)
         folder = os.path.dirname(target)
-        os.makedirs(folder, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
+        made = _missing_folders(folder)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            _remove_folders(made)
+            raise click.BadParameter(f"cannot write {path}: {exc.strerror or exc}", param_hint=_OUTPUT_HINT)
         what = f"export order {name}"
         try:
             with os.fdopen(fd, "wb") as out:
@@ -873,6 +933,7 @@ class OctoplantClient:
             os.replace(temp, target)
         except BaseException:  # interrupted or failed: nothing half-written stays behind
             _remove(temp)
+            _remove_folders(made)
             raise
         log(f"saved {what} to {path} ({_size(size)}, {len(members)} members)")
         return {
@@ -1072,7 +1133,14 @@ def connect(
         log(_INSECURE_WARNING.format(url=url))
         verify = False
     elif ca_bundle:
+        check_ca_file(ca_bundle, "--ca-bundle (OCTOPLANT_CA_BUNDLE)")
         verify = ca_bundle
+    elif url.startswith("https://"):
+        # requests takes these itself; a wrong path would only show as a traceback at the first request.
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            if os.environ.get(name):
+                check_ca_file(os.environ[name], name)
+                break
     return OctoplantClient(
         url, username=username, password=password, client_id=client_id, client_secret=client_secret, verify=verify
     )
@@ -1140,6 +1208,7 @@ def export(
 ) -> None:
     """Order an export, wait for it, and save the checked ZIP at PATH."""
     contents = build_contents(kinds, contents_json)
+    check_output(path)
     result = make_client().export(contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
     _emit_download(result)
 
@@ -1171,6 +1240,7 @@ def order_cancel(*, make_client: Callable[[], OctoplantClient], name: str) -> No
 @output_option
 def order_download(*, make_client: Callable[[], OctoplantClient], name: str, path: str) -> None:
     """Download the ZIP of finished export order NAME to PATH."""
+    check_output(path)
     _emit_download(make_client().download(name, path))
 
 

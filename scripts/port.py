@@ -50,6 +50,7 @@ LOGS_PAGE_SIZE = 50  # the most GET /actions/runs/{id}/logs returns per page
 CI_STATUSES = ("running", "success", "failure")
 RUN_STATUSES = ("SUCCESS", "FAILURE")
 _IDENTIFIER_UNSAFE = re.compile(r"[^A-Za-z0-9@_.+:/=-]+")  # Port identifiers allow only these
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
 
 _TOKEN_REJECTED = "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET"  # noqa: S105 - a message, not a secret
 _ENTITY_NOT_FOUND = "entity {id} not found in blueprint {bp}"
@@ -501,6 +502,22 @@ def api_base(base_url: Optional[str], region: Optional[str] = None) -> str:
     return f"{base}/v1"
 
 
+def check_base_url(base_url: Optional[str]) -> None:
+    """Exit 2 for a base URL requests cannot use, and for a CA bundle variable naming a missing file."""
+    base = (base_url or "").strip()
+    if base and not base.lower().startswith(("https://", "http://")):
+        raise click.UsageError(f"--base-url (PORT_BASE_URL) must start with https:// or http://, got {base!r}")
+    if base.lower().startswith("http://"):
+        return
+    # requests takes these itself; a wrong path would only show as a traceback at the first request.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        path = os.environ.get(name)
+        if path:
+            if not os.path.exists(path):
+                raise click.UsageError(f"{name} names {path}, which does not exist")
+            return
+
+
 def _q(value: str) -> str:
     """One URL path segment: identifiers may hold '/', '#', spaces."""
     return quote(value, safe="")
@@ -598,6 +615,11 @@ class PortClient:
         if not isinstance(token, str) or not token:
             raise CirelayError(f"Port sent no accessToken (POST {self.api}/auth/access_token)")
         mask(token)
+        if not _HEADER_SAFE.fullmatch(token):  # requests would fail later and quote the header, token and all
+            raise CirelayError(
+                "Port sent an accessToken with characters a header cannot carry "
+                f"(not shown; POST {self.api}/auth/access_token)"
+            )
         expires_in = body.get("expiresIn")
         if self._cache is not None and isinstance(expires_in, (int, float)) and expires_in > 0:
             self._cache.save(token, float(expires_in))
@@ -1061,6 +1083,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
         token_cache: bool,
         **kwargs: Any,
     ) -> Any:
+        check_base_url(base_url)
         client = PortClient(
             require(client_id, "--client-id", "PORT_CLIENT_ID"),
             require(client_secret, "--client-secret", "PORT_CLIENT_SECRET"),

@@ -424,6 +424,62 @@ def test_download_into_a_directory_is_exit_2(tmp_path: Path) -> None:
     assert "is a directory" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["export"], ["order", "download", NAME]], ids=["export", "download"])
+def test_output_under_a_file_is_exit_2_before_anything_is_ordered(tmp_path: Path, command: List[str]) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    with responses.RequestsMock():  # no request may be sent: nothing ordered, nothing signed in
+        result = cli_runner().invoke(octo.cli, [*command, "-o", str(tmp_path / "afile" / "x.zip")])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '-o' / '--output': cannot write {tmp_path / 'afile' / 'x.zip'}: "
+        f"{tmp_path / 'afile'} is not a folder"
+    )
+    assert result.stdout == ""
+
+
+def test_failed_download_removes_the_folders_it_made(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "x.zip"
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
+        rsps.get(f"{ORDER_URL}/{NAME}/download", body=b"<html>proxy error</html>")
+        result = cli_runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(target)])
+    assert result.exit_code == 1
+    assert "is not a readable ZIP archive" in result.stderr
+    assert no_leftovers(tmp_path) == []
+
+
+def test_ca_bundle_variable_naming_a_missing_file_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/no/such/ca.pem")
+    with responses.RequestsMock():
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: REQUESTS_CA_BUNDLE names /no/such/ca.pem, which does not exist"
+
+
+def test_ca_bundle_without_a_certificate_is_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate")
+    monkeypatch.setenv("OCTOPLANT_CA_BUNDLE", str(bundle))
+    with responses.RequestsMock():
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(
+        f"Error: --ca-bundle (OCTOPLANT_CA_BUNDLE) names {bundle}, which holds no readable CA certificate ("
+    )
+
+
+def test_token_unfit_for_a_header_is_refused_without_showing_it() -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL, json={"access_token": "tok-hidden\nrest", "token_type": "Bearer"})
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: octoplant sent an access_token with characters a header cannot carry (not shown; POST {TOKEN_URL})\n"
+    )
+    assert "tok-hidden" not in result.stdout + result.stderr
+
+
 def test_progress_every_tenth_or_every_16_mib(capsys: pytest.CaptureFixture) -> None:
     progress = octo._Progress("dl", 1000)
     for done in range(0, 1001, 50):

@@ -148,6 +148,34 @@ def test_token_rejected_names_the_variables_not_their_values(mock: responses.Req
     assert not list(ci_env.glob("cirelay-port-token-*"))
 
 
+def test_token_unfit_for_a_header_is_refused_without_showing_it(mock: responses.RequestsMock) -> None:
+    add_token(mock, token="tok-hidden\nrest")
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: Port sent an accessToken with characters a header cannot carry (not shown; POST {TOKEN_URL})\n"
+    )
+    assert "tok-hidden" not in result.stdout + result.stderr
+
+
+def test_base_url_without_a_scheme_is_exit_2() -> None:
+    with responses.RequestsMock():
+        result = invoke("entity", "get", "-b", "microservice", "-i", "payments", env={"PORT_BASE_URL": "port.test"})
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "Error: --base-url (PORT_BASE_URL) must start with https:// or http://, got 'port.test'"
+    )
+
+
+def test_ca_bundle_variable_naming_a_missing_file_is_exit_2() -> None:
+    with responses.RequestsMock():
+        result = invoke(
+            "entity", "get", "-b", "microservice", "-i", "payments", env={"REQUESTS_CA_BUNDLE": "/no/such/ca.pem"}
+        )
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: REQUESTS_CA_BUNDLE names /no/such/ca.pem, which does not exist"
+
+
 def test_token_masked_in_github_actions(mock: responses.RequestsMock) -> None:
     add_token(mock)
     mock.get(
