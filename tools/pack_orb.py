@@ -1,6 +1,9 @@
 """Pack orb/src into one orb.yml offline, following the rules of `circleci orb pack`.
 
-    python tools/pack_orb.py [SRC] [-o OUT]     (defaults: orb/src → orb/orb.yml; "-o -" prints)
+    python tools/pack_orb.py [SRC] [-o OUT]     (defaults: orb/src → dist/orb.yml; "-o -" prints)
+
+The packed orb goes to dist/orb.yml, where orb-tools' pack job puts it too: outside orb/, so
+`yamllint orb/` keeps checking only the source (the packed file's inlined scripts are long lines).
 
 The real pack (CircleCI CLI, used by orb-tools' pack job in .circleci/config.yml) cannot be
 installed here, so this mirrors what it does:
@@ -33,7 +36,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SRC = ROOT / "orb" / "src"
-DEFAULT_OUT = ROOT / "orb" / "orb.yml"
+DEFAULT_OUT = ROOT / "dist" / "orb.yml"  # as orb-tools/pack; not under orb/, which yamllint checks
 # The keys the CLI's orb schema keeps, in its order; folders become the last four.
 TOP_KEYS = ("version", "description", "display", "orbs", "commands", "executors", "jobs", "examples")
 FOLDERS = ("commands", "executors", "jobs", "examples")
@@ -120,7 +123,7 @@ def dump(orb: Dict[str, Any]) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/pack_orb.py", description=__doc__.splitlines()[0])
     parser.add_argument("src", nargs="?", default=str(DEFAULT_SRC), help="orb source folder (default orb/src)")
-    parser.add_argument("-o", "--output", default=str(DEFAULT_OUT), help="where to write (default orb/orb.yml)")
+    parser.add_argument("-o", "--output", default=str(DEFAULT_OUT), help="where to write (default dist/orb.yml)")
     args = parser.parse_args(argv)
     try:
         text = dump(pack(Path(args.src)))
@@ -130,6 +133,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text, encoding="utf-8")
         print(f"packed {args.src} into {args.output} ({len(text):,} bytes)", file=sys.stderr)
     return 0
