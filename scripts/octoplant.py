@@ -931,9 +931,13 @@ class OctoplantClient:
             members = check_zip(temp, f"the download of {what}")
             os.chmod(temp, _default_mode())
             os.replace(temp, target)
-        except BaseException:  # interrupted or failed: nothing half-written stays behind
+        except BaseException as exc:  # interrupted or failed: nothing half-written stays behind
             _remove(temp)
             _remove_folders(made)
+            if isinstance(
+                exc, OSError
+            ):  # the disk's fault (full, read-only, …): requests' errors are CirelayErrors by now
+                raise CirelayError(f"could not save {what} at {path}: {exc.strerror or exc}")
             raise
         log(f"saved {what} to {path} ({_size(size)}, {len(members)} members)")
         return {

@@ -974,14 +974,16 @@ def _map_bulk_result(batch: List[Tuple[int, str, bytes]], body: Any) -> Dict[int
 def read_entities(path: str) -> List[Dict[str, Any]]:
     """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
     source = "stdin" if path == "-" else path
-    if path == "-":
-        text = sys.stdin.read()
-    else:
-        try:
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", param_hint="'--file'")
     items: List[Any]
     try:
         if text.lstrip().startswith("["):

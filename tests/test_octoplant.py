@@ -449,6 +449,24 @@ def test_failed_download_removes_the_folders_it_made(tmp_path: Path) -> None:
     assert no_leftovers(tmp_path) == []
 
 
+def test_disk_error_while_saving_is_exit_1_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(self: Any, done: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(octo._Progress, "update", disk_full)
+    target = tmp_path / "new" / "x.zip"
+    with responses.RequestsMock() as rsps:
+        add_token(rsps)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
+        rsps.get(f"{ORDER_URL}/{NAME}/download", body=ZIP)
+        result = cli_runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(target)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: could not save export order {NAME} at {target}: No space left on device"
+    )
+    assert no_leftovers(tmp_path) == []
+
+
 def test_ca_bundle_variable_naming_a_missing_file_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/no/such/ca.pem")
     with responses.RequestsMock():

@@ -792,6 +792,24 @@ def test_bulk_missing_file_exit_2(tmp_path: Path) -> None:
     assert "cannot read" in result.stderr and "No such file or directory" in result.stderr
 
 
+@pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin"])
+def test_bulk_file_not_utf8_exit_2(tmp_path: Path, from_stdin: bool) -> None:
+    data = b'\xff\xfe[{"identifier": "a"}]'
+    path = tmp_path / "entities.json"
+    path.write_bytes(data)
+    with responses.RequestsMock():
+        result = cli_runner().invoke(
+            port.cli,
+            ["entity", "bulk-upsert", "-b", "microservice", "--file", "-" if from_stdin else str(path)],
+            input=data if from_stdin else None,
+        )
+    source = "stdin" if from_stdin else str(path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: Invalid value for '--file': {source} is not UTF-8 text: invalid start byte at byte 0"
+    )
+
+
 # -- ci report -------------------------------------------------------------------------------
 
 CIRCLE = {
