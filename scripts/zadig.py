@@ -766,10 +766,14 @@ def follow(
     """Wait for a task and finish with its final state: exit 0 passed, 1 other end, 3 timeout.
 
     first is a state already fetched: the first poll hands it back instead of asking again.
+    After a cancel at the timeout the task is read once more, so the JSON and the outputs show
+    the state the cancel left (cancelled), not the last status seen before it.
     """
+    cancelled: List[bool] = []
 
     def cancel() -> None:
         task.cancel()
+        cancelled.append(True)
 
     try:
         final = wait_for(
@@ -786,9 +790,19 @@ def follow(
     except CirelayError as exc:
         if exc.result is None:  # the API failed while polling: nothing final to show
             raise
-        finish(exc.result, task, exc)
+        state = read_after_cancel(task) if cancelled else None
+        finish(state if state is not None else exc.result, task, exc)
         return
     finish(final, task)
+
+
+def read_after_cancel(task: Task) -> Any:
+    """The task once more after a cancel at the timeout; None when that read fails (said on stderr)."""
+    try:
+        return task.get()
+    except CirelayError as exc:
+        log(f"could not read {task.what} after cancelling it: {exc.message}")
+        return None
 
 
 def has_task_id(answer: Dict[str, Any], workflow: str, wait: bool) -> bool:

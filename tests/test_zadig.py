@@ -441,14 +441,20 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> List[float]:
     return now
 
 
-def test_task_wait_timeout_exit_3_and_cancel(api: responses.RequestsMock, clock: List[float]) -> None:
+def test_task_wait_timeout_exit_3_and_cancel(api: responses.RequestsMock, clock: List[float], tmp_path: Path) -> None:
     for _ in range(4):  # at 0, 2, 5 and 9.5 s; the deadline is 10 s, and the poll pauses cap at 15 s
         api.get(legacy_task("wf", 4), json={"status": "running"})
     api.get(legacy_task("wf", 4), json={"status": "running"})  # at 10 s: the deadline has passed
     api.post(legacy_task("wf", 4) + "/cancel", json={"resultCode": 0, "errorMsg": "success"})
-    result = invoke("task", "wait", "-w", "wf", "--id", "4", "--timeout", "10", "--cancel-on-timeout")
+    api.get(legacy_task("wf", 4), json={"status": "cancelled"})  # read again: what the cancel left
+    outputs = tmp_path / "out"
+    result = invoke(
+        "task", "wait", "-w", "wf", "--id", "4", "--timeout", "10", "--cancel-on-timeout",
+        env={"GITHUB_OUTPUT": str(outputs)},
+    )  # fmt: skip
     assert result.exit_code == 3
-    assert json.loads(result.stdout) == {"task_id": 4, "status": "running"}
+    assert json.loads(result.stdout) == {"task_id": 4, "status": "cancelled"}
+    assert github_outputs(outputs)["status"] == "cancelled"
     assert result.stderr == (
         "Zadig task wf #4: running\n"
         "cancelling Zadig task wf #4\n"
@@ -656,6 +662,21 @@ def test_custom_retry_error(api: responses.RequestsMock) -> None:
     assert result.stderr == f"Error: 重试工作流任务失败: task is running (400, {where})\n"
 
 
+def test_timeout_cancel_then_a_failed_read_shows_the_last_state(
+    api: responses.RequestsMock, clock: List[float]
+) -> None:
+    api.get(CUSTOM, json=custom_state("running", "running", ""))
+    api.get(CUSTOM, json=custom_state("running", "running", ""))
+    api.delete(CUSTOM, json={"message": "success"})
+    error = {"type": "error", "code": 6150, "message": "获取工作流任务失败", "description": "gone"}
+    api.get(CUSTOM, status=400, json=error)
+    result = invoke("custom", "wait", "-w", "bd", "--id", "5", "--timeout", "2", "--cancel-on-timeout")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["status"] == "running"
+    assert "could not read Zadig task bd #5 after cancelling it: 获取工作流任务失败: gone (400, GET" in result.stderr
+    assert "it may still be running remotely" in result.stderr.splitlines()[-1]
+
+
 def test_custom_wait_timeout_cancels_with_delete(api: responses.RequestsMock, clock: List[float]) -> None:
     api.get(CUSTOM, json=custom_state("running", "running", ""))
     api.get(CUSTOM, json=custom_state("running", "running", ""))
@@ -663,6 +684,7 @@ def test_custom_wait_timeout_cancels_with_delete(api: responses.RequestsMock, cl
     result = invoke("custom", "wait", "-w", "bd", "--id", "5", "--timeout", "2", "--cancel-on-timeout")
     assert result.exit_code == 3
     assert "could not cancel Zadig task bd #5: 取消失败: gone (400, DELETE" in result.stderr
+    assert json.loads(result.stdout)["status"] == "running"  # no cancel, no second read: the last state seen
     assert "it may still be running remotely" in result.stderr
 
 

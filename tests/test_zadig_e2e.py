@@ -141,6 +141,7 @@ def test_cancel_on_timeout_reaches_the_fake(fake: ZadigFake) -> None:
     for done in (legacy, custom):
         assert done.returncode == 3, done.stderr
         assert "cancelling Zadig task wf-forever #1" in done.stderr
+        assert json.loads(done.stdout)["status"] == "cancelled"  # the task as the cancel left it
     assert len(fake.seen("POST", "/api/directory/workflowTask/id/1/pipelines/wf-forever/cancel")) == 1
     assert len(fake.seen("DELETE", RUN)) == 1
     assert fake.legacy_tasks[("wf-forever", 1)].statuses == ["cancelled"]
