@@ -21,6 +21,7 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -30,11 +31,12 @@ import signal
 import ssl
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import zipfile
 import zlib
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 from urllib.parse import quote
 
 import click
@@ -673,6 +675,34 @@ def check_zip(path: str, what: str) -> List[str]:
     return names
 
 
+@contextlib.contextmanager
+def signals_held(what: str) -> Iterator[List[int]]:
+    """Hold SIGINT/SIGTERM while `what` is on its way; yields the signals that came meanwhile.
+
+    Stopping halfway would leave an order running that nobody knows the name of, so the first
+    signal only marks the stop; a second one stops at once, as usual.
+    """
+    caught: List[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def hold(signum: int, frame: Any) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        log(f"stopping once {what} is answered (signal again to stop at once)")
+
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, hold)
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _remove(path: str) -> None:
     try:
         os.remove(path)
@@ -992,9 +1022,18 @@ class OctoplantClient:
         cancel: bool,
     ) -> Dict[str, Any]:
         """Order an export, wait for it, download and check the ZIP."""
-        order = self.create_order(contents)
+        with signals_held("the export order") as stopped:
+            order = self.create_order(contents)
         name = order["name"]
         log(f"ordered export {name} ({', '.join(contents)})")
+        if stopped:  # stopped while ordering: the order exists now, so it goes as one stopped while waiting
+            if cancel:
+                log(f"cancelling export order {name}")
+                try:
+                    self.cancel_order(name)
+                except CirelayError as exc:
+                    log(f"could not cancel export order {name}: {exc.message}")
+            raise KeyboardInterrupt
         finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel)
         try:
             return self.download(name, path, order=finished)

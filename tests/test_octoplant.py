@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, List
@@ -350,6 +351,30 @@ def test_interrupt_while_waiting_cancels_and_exits_130(tmp_path: Path, monkeypat
         "cancel sent for export order ord-1; it is now STATE_FAILED: CANCELLED (code 1): x",
         "Interrupted.",
     ]
+
+
+@pytest.mark.parametrize("cancel", [True, False], ids=["cancel", "no-cancel"])
+def test_stop_while_ordering_waits_for_the_name_then_cancels(tmp_path: Path, cancel: bool) -> None:
+    def placed(request: Any) -> Any:
+        signal.raise_signal(signal.SIGTERM)  # the job is stopped while the order is on its way
+        return 200, {}, json.dumps(order("STATE_PENDING"))
+
+    flags = [] if cancel else ["--no-cancel-on-timeout"]
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.add_callback(responses.POST, ORDER_URL, callback=placed)
+        if cancel:
+            rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={})
+            rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_FAILED", done=True, error={"code": 1, "message": "x"}))
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip"), *flags])
+    assert result.exit_code == 130
+    lines = result.stderr.splitlines()
+    assert lines[0] == "stopping once the export order is answered (signal again to stop at once)"
+    assert lines[1] == "ordered export ord-1 (projectTree)"
+    assert lines[-1] == "Interrupted."
+    assert ("cancelling export order ord-1" in lines) is cancel
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was
+    assert no_leftovers(tmp_path) == []
 
 
 # -- downloads ------------------------------------------------------------------------------------

@@ -181,6 +181,35 @@ def test_signal_while_waiting_cancels_the_order_and_exits_130(
     assert files_in(tmp_path) == []
 
 
+def test_sigterm_while_ordering_still_cancels_the_order(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.never_finish = True
+    fake.latency = 0.8  # every answer: time to stop the job while POST /v1/order is on its way
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "octoplant.py"), "export", "-o", str(tmp_path / "x.zip")],
+        env=clean_env(env(fake)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not fake.seen("POST", r"/v1/order$") and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.01)
+        assert fake.seen("POST", r"/v1/order$"), "the script never ordered"
+        assert not fake.orders, "the order was answered before the signal: the test did not stop it in time"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    (name,) = fake.orders
+    assert fake.cancelled == [name]
+    assert not fake.seen("GET", r"/v1/order/[^/]+/download")
+    assert stdout == ""
+    assert files_in(tmp_path) == []
+
+
 def test_sigterm_during_the_download_removes_the_partial_file(fake: OctoplantFake, tmp_path: Path) -> None:
     fake.download_size = 64 << 20
     fake.download_rate = 8e6  # about 8 s for the whole download: plenty of time to stop it halfway
