@@ -1158,6 +1158,13 @@ output_option = click.option(
 )
 
 
+def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
+    """A NAME given as "" (an unset CI variable) is exit 2, not a request to another route."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value
+
+
 def connect(
     url: Optional[str], username: Optional[str], client_id: str, ca_bundle: Optional[str], insecure: bool
 ) -> OctoplantClient:
@@ -1263,7 +1270,7 @@ def order() -> None:
 
 @order.command("status")
 @connection_options
-@click.argument("name")
+@click.argument("name", callback=not_empty)
 def order_status(*, make_client: Callable[[], OctoplantClient], name: str) -> None:
     """Print the state of export order NAME (exit 0 whatever the state)."""
     _emit_order(make_client().get_order(name))
@@ -1271,7 +1278,7 @@ def order_status(*, make_client: Callable[[], OctoplantClient], name: str) -> No
 
 @order.command("cancel")
 @connection_options
-@click.argument("name")
+@click.argument("name", callback=not_empty)
 def order_cancel(*, make_client: Callable[[], OctoplantClient], name: str) -> None:
     """Cancel export order NAME and print its state afterwards."""
     _emit_order(make_client().cancel_order(name))
@@ -1279,7 +1286,7 @@ def order_cancel(*, make_client: Callable[[], OctoplantClient], name: str) -> No
 
 @order.command("download")
 @connection_options
-@click.argument("name")
+@click.argument("name", callback=not_empty)
 @output_option
 def order_download(*, make_client: Callable[[], OctoplantClient], name: str, path: str) -> None:
     """Download the ZIP of finished export order NAME to PATH."""

@@ -1124,6 +1124,13 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
+    """An identifier given as "" (an unset CI variable) is exit 2, not a request to another route."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value
+
+
 def run_id_option(help_text: str) -> Callable[[Any], Any]:
     return click.option("--run-id", envvar="PORT_RUN_ID", show_envvar=True, help=help_text)
 
@@ -1155,8 +1162,8 @@ def entity() -> None:
 
 
 @entity.command("upsert", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
-@click.option("-i", "--identifier", required=True, help="Entity identifier.")
+@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
+@click.option("-i", "--identifier", required=True, callback=not_empty, help="Entity identifier.")
 @click.option("--title", help="Entity title.")
 @click.option("--icon", help="Entity icon.")
 @click.option("--team", "teams", multiple=True, help="Owning team (repeatable).")
@@ -1206,8 +1213,8 @@ def entity_upsert(  # noqa: PLR0917 - one parameter per click option
 
 
 @entity.command("get", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
-@click.option("-i", "--identifier", required=True, help="Entity identifier.")
+@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
+@click.option("-i", "--identifier", required=True, callback=not_empty, help="Entity identifier.")
 @click.option("--include", multiple=True, help="Only these fields, e.g. properties.version (repeatable).")
 @click.option("--exclude", multiple=True, help="Leave out these fields (repeatable).")
 @port_client
@@ -1224,7 +1231,12 @@ def entity_get(
 
 
 @entity.command("search", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", help="Search this blueprint's entities (all pages); without it, every blueprint.")
+@click.option(
+    "-b",
+    "--blueprint",
+    callback=not_empty,
+    help="Search this blueprint's entities (all pages); without it, every blueprint.",
+)
 @click.option(
     "--query",
     type=JsonArg(dict),
@@ -1252,8 +1264,8 @@ def entity_search(
 
 
 @entity.command("delete", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
-@click.option("-i", "--identifier", required=True, help="Entity identifier.")
+@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
+@click.option("-i", "--identifier", required=True, callback=not_empty, help="Entity identifier.")
 @click.option("--delete-dependents", is_flag=True, help="Also delete the entities that depend on it.")
 @run_id_option(_RUN_ID_FOR_ENTITIES)
 @port_client
@@ -1270,7 +1282,7 @@ def entity_delete(
 
 
 @entity.command("bulk-upsert", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, help="Blueprint identifier.")
+@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
 @click.option(
     "--file",
     "path",
@@ -1316,7 +1328,9 @@ def ci() -> None:
 
 
 @ci.command("report", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, help="Blueprint of the CI job entity, e.g. ciJob.")
+@click.option(
+    "-b", "--blueprint", required=True, callback=not_empty, help="Blueprint of the CI job entity, e.g. ciJob."
+)
 @click.option(
     "--status", type=click.Choice(CI_STATUSES), default="running", show_default=True, help="The job's status."
 )
@@ -1353,7 +1367,7 @@ _RUN_ID_HELP = "The action run (instead of RUN_ID)."
 
 
 @run.command("create", epilog=EXIT_CODES_HELP)
-@click.option("--action", required=True, help="Action identifier.")
+@click.option("--action", required=True, callback=not_empty, help="Action identifier.")
 @click.option("--entity", "entity_id", help="Entity the action runs on (day-2 actions).")
 @click.option("--properties", type=JsonArg(dict), help="The action's inputs as JSON, @file.json or -.")
 @port_client
@@ -1430,6 +1444,8 @@ def run_log(
     if len(words) > 2:
         raise click.UsageError("expected [RUN_ID] MESSAGE: quote the message")
     run_arg, message = (words[0], words[1]) if len(words) == 2 else (None, words[0])
+    if not message.strip():
+        raise click.UsageError("MESSAGE must not be empty")
     the_id = _pick_run_id(run_arg, run_id)
     result = client.add_run_log(the_id, message, termination_status and termination_status.upper(), status_label)
     emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "logged": message})

@@ -492,6 +492,14 @@ def test_disk_error_while_saving_is_exit_1_and_leaves_nothing(tmp_path: Path, mo
     assert no_leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("command", [["status"], ["cancel"], ["download", "-o", "x.zip"]], ids=lambda c: c[0])
+def test_empty_order_name_is_exit_2_before_any_request(command: List[str]) -> None:
+    with responses.RequestsMock():  # GET /v1/order/ or POST /v1/order//cancel would be another route
+        result = cli_runner().invoke(octo.cli, ["order", command[0], "", *command[1:]])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: Invalid value for 'NAME': must not be empty"
+
+
 def test_ca_bundle_variable_naming_a_missing_file_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/no/such/ca.pem")
     with responses.RequestsMock():

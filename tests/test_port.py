@@ -810,6 +810,32 @@ def test_bulk_file_not_utf8_exit_2(tmp_path: Path, from_stdin: bool) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["entity", "get", "-b", "microservice", "-i", ""], "'-i' / '--identifier'"),
+        (["entity", "delete", "-b", "microservice", "-i", " "], "'-i' / '--identifier'"),
+        (["entity", "upsert", "-b", "", "-i", "payments"], "'-b' / '--blueprint'"),
+        (["entity", "search", "-b", "", "--query", "{}"], "'-b' / '--blueprint'"),
+        (["entity", "bulk-upsert", "-b", "", "--file", "-"], "'-b' / '--blueprint'"),
+        (["run", "create", "--action", ""], "'--action'"),
+    ],
+    ids=["get", "delete", "upsert", "search", "bulk", "run-create"],
+)
+def test_empty_identifier_is_exit_2_before_any_request(args: List[str], option: str) -> None:
+    with responses.RequestsMock():  # an empty path segment would reach another route (all entities)
+        result = invoke(*args, input="")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {option}: must not be empty"
+
+
+def test_run_log_empty_message_is_exit_2() -> None:
+    with responses.RequestsMock():
+        result = invoke("run", "log", "r_1", "")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "Error: MESSAGE must not be empty"
+
+
 # -- ci report -------------------------------------------------------------------------------
 
 CIRCLE = {
