@@ -12,6 +12,7 @@ Environment:
   ZADIG_PROJECT          default for -p/--project
   ZADIG_WORKFLOW         default for -w/--workflow
   ZADIG_ENV              default for -e/--env
+  ZADIG_TASK_ID          default for --id
   CIRELAY_WAIT_TIMEOUT   seconds --wait waits before giving up (default 3600)
 
 Example:
@@ -860,7 +861,15 @@ workflow_option = click.option(
 project_option = click.option(
     "-p", "--project", required=True, envvar="ZADIG_PROJECT", show_envvar=True, help="Project key."
 )
-id_option = click.option("--id", "task_id", required=True, type=click.IntRange(min=1), help="Task ID.")
+id_option = click.option(
+    "--id",
+    "task_id",
+    required=True,
+    type=click.IntRange(min=1),
+    envvar="ZADIG_TASK_ID",
+    show_envvar=True,
+    help="Task ID (e.g. the task_id a start printed, exported by an earlier step).",
+)
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)

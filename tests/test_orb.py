@@ -692,3 +692,31 @@ def test_test_deploy_runs_every_orb_job_against_the_fakes(orb: Dict[str, Any]) -
     text = (CIRCLECI / "test-deploy.yml").read_text(encoding="utf-8")
     assert "python3 -m tests.fakes serve" in text
     assert entries["orb-tools/publish"]["pub_type"] == "production"
+
+
+def test_test_deploy_command_tests_job_runs_every_command_against_the_fakes(
+    orb: Dict[str, Any], runner_for: Any, tmp_path: Path
+) -> None:
+    """test-deploy.yml's command_tests job, run step by step as CircleCI would (its paths moved to tmp_path)."""
+    circle = {"CIRCLECI": "true", "CIRCLE_JOB": "command_tests", "CIRCLE_BUILD_NUM": "5", "CIRCLE_BRANCH": "main"}
+    runner, (port, zadig, _, _) = runner_for("port", "zadig", "codearts", "octoplant", extra=circle)
+    text = (CIRCLECI / "test-deploy.yml").read_text(encoding="utf-8").replace("/tmp/", f"{tmp_path}/")
+    steps = yaml.safe_load(text)["jobs"]["command_tests"]["steps"]
+    assert steps[0] == "start_fakes"  # here: started by runner_for, their settings in the environment
+    used = {next(iter(step))[len("cirelay/") :] for step in steps[1:] if next(iter(step)).startswith("cirelay/")}
+    assert used == set(orb["commands"]), f"not in command_tests: {sorted(set(orb['commands']) - used)}"
+    outputs = []
+    for step in steps[1:]:
+        ((name, body),) = step.items()
+        if name.startswith("cirelay/"):  # the orb's command (its generic one is called run too)
+            runner._call(name[len("cirelay/") :], body or {})
+        else:
+            runner._steps([step])
+        outputs.append(runner.steps[-1].stdout)
+    assert {"bulk-1", "bulk-2"} <= set(port.entities["microservice"])
+    assert "orb-test" not in port.entities["microservice"]
+    assert zadig.custom_tasks[("wf-passed", 1)].shown() == "passed"  # zadig_wait followed the task
+    results = [json.loads(text) for text in outputs if text.startswith(("{", "["))]
+    waited = [r for r in results if isinstance(r, dict) and r.get("status") == "COMPLETED" and "stages" in r]
+    assert [r["id"] for r in waited] == [r["pipeline_run_id"] for r in results if "pipeline_run_id" in r]
+    assert (tmp_path / "export.zip").stat().st_size > 0

@@ -46,6 +46,7 @@ def invoke(*args: str, env: Optional[Dict[str, Optional[str]]] = None) -> Result
         "ZADIG_PROJECT": None,
         "ZADIG_WORKFLOW": None,
         "ZADIG_ENV": None,
+        "ZADIG_TASK_ID": None,
         "CIRELAY_WAIT_TIMEOUT": None,
         "GITHUB_OUTPUT": None,
         "GITHUB_STEP_SUMMARY": None,
@@ -107,6 +108,15 @@ def test_help_lists_exit_codes_and_env_vars() -> None:
     assert "3 timed out waiting" in result.output
     result = invoke("custom", "run", "--help")
     assert "CIRELAY_WAIT_TIMEOUT" in result.output and "--cancel-on-timeout" in result.output
+
+
+def test_task_id_from_the_environment(api: responses.RequestsMock, no_sleep: list) -> None:
+    # A later CI step waits for the task an earlier one started, its id exported as ZADIG_TASK_ID.
+    api.get(CUSTOM, json=custom_state("passed", "passed", "passed"), match=[custom_query("bd", 5)])
+    result = invoke("custom", "wait", "-w", "bd", env={"ZADIG_TASK_ID": "5"})
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "passed"
+    assert "ZADIG_TASK_ID" in invoke("task", "get", "--help").output
 
 
 def _commands(group: Any, path: str = "") -> Iterator[Any]:
