@@ -1022,6 +1022,8 @@ class OctoplantClient:
         cancel: bool,
     ) -> Dict[str, Any]:
         """Order an export, wait for it, download and check the ZIP."""
+        if self._token is None:
+            self.sign_in()  # a stop while signing in has nothing to cancel: only the order itself is held
         with signals_held("the export order") as stopped:
             order = self.create_order(contents)
         name = order["name"]

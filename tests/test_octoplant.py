@@ -377,6 +377,18 @@ def test_stop_while_ordering_waits_for_the_name_then_cancels(tmp_path: Path, can
     assert no_leftovers(tmp_path) == []
 
 
+def test_stop_while_signing_in_stops_at_once_without_ordering(tmp_path: Path) -> None:
+    def signed_in(request: Any) -> Any:
+        signal.raise_signal(signal.SIGTERM)
+        return 200, {}, json.dumps({"access_token": "tok-1", "token_type": "Bearer"})
+
+    with responses.RequestsMock() as rsps:  # POST /v1/order is not registered: it must not be sent
+        rsps.add_callback(responses.POST, TOKEN_URL, callback=signed_in)
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 130
+    assert result.stderr == "Interrupted.\n"
+
+
 # -- downloads ------------------------------------------------------------------------------------
 
 
