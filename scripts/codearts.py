@@ -592,16 +592,32 @@ class TokenAuth(requests.auth.AuthBase):
         return request
 
 
+def _header_safe(value: str, name: str) -> None:
+    """Exit 2 when a credential sent in a header (or signing one) holds what a header cannot.
+
+    A line break inside, a control or a non-ASCII character would make requests/http.client fail
+    with an error that quotes the header's value, the secret; the message names only the variable.
+    """
+    if not all("\x21" <= char <= "\x7e" for char in value):
+        raise click.UsageError(
+            f"{name} holds a line break, a space, a control or a non-ASCII character, which it cannot"
+            " have: check how the secret was set"
+        )
+
+
 def credentials_from_env(env: Dict[str, str]) -> Dict[str, str]:
     """The first complete set of credentials in the environment; exit 2 when there is none."""
     token = env.get("CODEARTS_TOKEN", "").strip()
     if token:
+        _header_safe(token, "CODEARTS_TOKEN")
         return {"kind": "token", "token": token}
     ak, sk = env.get("HUAWEICLOUD_SDK_AK", "").strip(), env.get("HUAWEICLOUD_SDK_SK", "").strip()
     if ak or sk:
         if not (ak and sk):
             unset = "HUAWEICLOUD_SDK_SK" if ak else "HUAWEICLOUD_SDK_AK"
             raise click.UsageError(f"HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK go together: {unset} is not set")
+        _header_safe(ak, "HUAWEICLOUD_SDK_AK")
+        _header_safe(sk, "HUAWEICLOUD_SDK_SK")
         return {"kind": "aksk", "ak": ak, "sk": sk, "project_id": env.get("HUAWEICLOUD_SDK_PROJECT_ID", "").strip()}
     user = {k: env.get(f"HUAWEICLOUD_{k.upper()}", "").strip() for k in ("username", "password", "domain")}
     if any(user.values()):

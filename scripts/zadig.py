@@ -40,6 +40,9 @@ from urllib3.util.retry import Retry
 SUCCESS_STATUS = "passed"
 FAILURE_STATUSES = ("failed", "timeout", "cancelled", "reject")  # terminal, not a success
 COMMIT_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")  # Zadig matches a full SHA or its first 8 characters
+# What an API token can hold: printable ASCII. Anything else (a line break inside, a non-ASCII
+# character) makes requests/http.client refuse the header with an error that quotes its value.
+TOKEN_CHARACTERS = re.compile(r"^[\x21-\x7e]+$")
 BUILD_SPEC = re.compile(r"^(?P<service>[^:]+):(?P<repo>[^@]+)@(?P<branch>.+?)(?:#(?P<pr>\d+))?$")
 SERVICE_TYPES = ("k8s", "helm")
 # A restarted task may still show its old terminal status for a moment: for this many polls a
@@ -699,6 +702,11 @@ def client_from(url: Optional[str]) -> ZadigClient:
     token = os.environ.get("ZADIG_TOKEN", "").strip()
     if not token:
         raise click.UsageError("missing ZADIG_TOKEN: set it to a Zadig API token (read only from the environment)")
+    if not TOKEN_CHARACTERS.match(token):  # never show the value: it is a secret
+        raise click.UsageError(
+            "ZADIG_TOKEN holds a line break, a space, a control or a non-ASCII character, which a token cannot"
+            " have: check how the secret was set"
+        )
     if not url.startswith(("http://", "https://")):
         raise click.UsageError(f"ZADIG_URL must start with http:// or https://, got {url!r}")
     return ZadigClient(url, token)

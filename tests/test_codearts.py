@@ -126,6 +126,31 @@ def test_no_credentials_lists_the_choices(monkeypatch: pytest.MonkeyPatch) -> No
     ) in result.stderr.replace("\n", " ").replace("  ", " ")
 
 
+@responses.activate
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CODEARTS_TOKEN", "tok-secret-1\nrest"),
+        ("CODEARTS_TOKEN", "tok-secret-1\u4e2d"),
+        ("HUAWEICLOUD_SDK_AK", "tok-secret-1\r\nrest"),
+        ("HUAWEICLOUD_SDK_SK", "tok-secret-1\x07rest"),
+    ],
+)
+def test_a_credential_no_header_can_carry_is_exit_2_without_showing_it(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests/http.client would refuse the header with an error that quotes it: the secret on stderr.
+    if name != "CODEARTS_TOKEN":
+        monkeypatch.delenv("CODEARTS_TOKEN")
+        monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "AK1")
+        monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SK1")
+    monkeypatch.setenv(name, value)
+    result = invoke("pipeline", "list")
+    assert result.exit_code == 2, result.output
+    assert f"{name} holds a line break" in result.stderr
+    assert "tok-secret-1" not in result.stdout + result.stderr
+
+
 def test_half_a_key_pair_or_login_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CODEARTS_TOKEN")
     monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "AK1")

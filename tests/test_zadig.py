@@ -95,6 +95,15 @@ def test_missing_url_and_token_exit_2() -> None:
     assert invoke("task", "get", "-w", "wf", "--id", "1", "--token", "x").exit_code == 2  # no such option
 
 
+@pytest.mark.parametrize("token", ["zt-secret-1\nzt-rest", "zt-secret-1\rzt-rest", "zt-secret-1\u4e2d"])
+def test_a_token_no_header_can_carry_is_exit_2_without_showing_it(token: str) -> None:
+    # requests would refuse the header with an error that quotes it: the secret on stderr.
+    result = invoke("task", "get", "-w", "wf", "--id", "1", env={"ZADIG_TOKEN": token})
+    assert result.exit_code == 2, result.stderr
+    assert "ZADIG_TOKEN holds a line break" in result.stderr
+    assert "zt-secret-1" not in result.stdout + result.stderr
+
+
 def test_url_must_be_http() -> None:
     result = invoke("custom", "get", "-w", "wf", "--id", "1", env={"ZADIG_URL": "zadig.example.test"})
     assert result.exit_code == 2
