@@ -37,7 +37,7 @@ import uuid
 import zipfile
 import zlib
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import click
 import requests
@@ -628,6 +628,18 @@ def _size(n: float) -> str:
     return f"{int(n)} bytes"
 
 
+def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
+    """The error with every secret we sent blanked out, in case the server quoted our request back."""
+    message = exc.message
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
+                message = message.replace(form, "***")
+    if message == exc.message:
+        return exc
+    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
+
+
 def _tls_hint(exc: CirelayError) -> CirelayError:
     """A certificate failure gets a sentence on what to do about it."""
     cause = exc.__context__
@@ -818,7 +830,7 @@ class OctoplantClient:
                 messages=_SIGN_IN_MESSAGES,
             )
         except CirelayError as exc:
-            raise _tls_hint(exc)
+            raise redact(_tls_hint(exc), self._password, self._client_secret)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise CirelayError(f"octoplant sent no access_token (POST {url})", url=url)
@@ -880,7 +892,10 @@ class OctoplantClient:
                 self.sign_in()
                 continue
             if response.status_code >= 400:
-                self._raise(response, messages)
+                try:
+                    self._raise(response, messages)
+                except CirelayError as exc:
+                    raise redact(exc, self._token, self._password, self._client_secret)
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -33,7 +33,7 @@ import threading
 import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import click
 import requests
@@ -518,6 +518,18 @@ def check_base_url(base_url: Optional[str]) -> None:
             return
 
 
+def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
+    """The error with every secret we sent blanked out, in case the server quoted our request back."""
+    message = exc.message
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
+                message = message.replace(form, "***")
+    if message == exc.message:
+        return exc
+    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
+
+
 def _q(value: str) -> str:
     """One URL path segment: identifiers may hold '/', '#', spaces."""
     return quote(value, safe="")
@@ -604,13 +616,16 @@ class PortClient:
 
     # -- token ------------------------------------------------------------------------------
     def _fetch_token(self) -> str:
-        body = api_request(
-            self._session,
-            "POST",
-            f"{self.api}/auth/access_token",
-            messages={401: _TOKEN_REJECTED, 403: _TOKEN_REJECTED},
-            json={"clientId": self._client_id, "clientSecret": self._client_secret},
-        )
+        try:
+            body = api_request(
+                self._session,
+                "POST",
+                f"{self.api}/auth/access_token",
+                messages={401: _TOKEN_REJECTED, 403: _TOKEN_REJECTED},
+                json={"clientId": self._client_id, "clientSecret": self._client_secret},
+            )
+        except CirelayError as exc:
+            raise redact(exc, self._client_secret)
         token = body.get("accessToken") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise CirelayError(f"Port sent no accessToken (POST {self.api}/auth/access_token)")
@@ -676,7 +691,7 @@ class PortClient:
                 # A 401 means Port did nothing, so even a create may be sent again with a new token;
                 # _renew says no once this process has already fetched a replacement.
                 if exc.status != 401 or not self._renew(token):
-                    raise
+                    raise redact(exc, token, self._client_secret)
                 continue
             if key is None:
                 return body

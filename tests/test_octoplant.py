@@ -218,6 +218,22 @@ def test_sign_in_refused_says_so_without_the_password() -> None:
     assert SECRET not in result.stderr + result.stdout
 
 
+def test_secrets_quoted_back_by_the_server_are_blanked() -> None:
+    echo = f"bad form: grant_type=password&username=versiondog&password={PASSWORD}&client_secret={SECRET}"
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        rsps.post(TOKEN_URL, status=400, body=echo)
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+        assert result.exit_code == 1
+        assert "password=***&client_secret=***" in result.stderr
+        add_token(rsps, "tok-quoted-1")
+        rsps.get(f"{ORDER_URL}/{NAME}", status=403, json={"code": 7, "message": "token tok-quoted-1 may not read"})
+        result2 = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result2.exit_code == 1
+    assert "token *** may not read" in result2.stderr
+    for shown in (result.stdout + result.stderr, result2.stdout + result2.stderr):
+        assert PASSWORD not in shown and SECRET not in shown and "tok-quoted-1" not in shown
+
+
 def test_default_client_id_and_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OCTOPLANT_CLIENT_SECRET")
     form = {

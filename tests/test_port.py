@@ -158,6 +158,21 @@ def test_token_unfit_for_a_header_is_refused_without_showing_it(mock: responses.
     assert "tok-hidden" not in result.stdout + result.stderr
 
 
+def test_secret_and_token_quoted_back_by_the_server_are_blanked(ordered: responses.RequestsMock) -> None:
+    ordered.post(TOKEN_URL, status=400, body=f'bad request: {{"clientId":"{CLIENT}","clientSecret":"{SECRET}"}}')
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments")  # invoke asserts SECRET is not shown
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        f'Error: bad request: {{"clientId":"{CLIENT}","clientSecret":"***"}}'
+    )
+    add_token(ordered)
+    ordered.get(f"{API}/blueprints/microservice/entities/payments", status=403, json={"message": f"{TOKEN} may not"})
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments")
+    assert result.exit_code == 1
+    assert TOKEN not in result.stderr
+    assert "*** may not" in result.stderr
+
+
 def test_base_url_without_a_scheme_is_exit_2() -> None:
     with responses.RequestsMock():
         result = invoke("entity", "get", "-b", "microservice", "-i", "payments", env={"PORT_BASE_URL": "port.test"})
