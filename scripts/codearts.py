@@ -897,8 +897,16 @@ class CodeArtsClient:
     def template_status(self, task_id: str) -> Dict[str, Any]:
         """The create-from-template task's status."""
         return self._call(
-            "GET", f"/v3/templates/{task_id}/status", messages={404: f"template task {task_id} not found"}
+            "GET", self._template_status_path(task_id), messages={404: f"template task {task_id} not found"}
         )
+
+    def template_status_url(self, task_id: str) -> str:
+        """Where the create-from-template task's status is read."""
+        return self.endpoint + self._template_status_path(task_id)
+
+    @staticmethod
+    def _template_status_path(task_id: str) -> str:
+        return f"/v3/templates/{quote(task_id, safe='')}/status"
 
 
 def _region_of(endpoint: str) -> str:
@@ -1253,6 +1261,7 @@ def template_create(
             template_outcome,
             timeout=timeout,
             what=f"template task {task_id}",
+            url=client.template_status_url(task_id),  # its only address until a pipeline exists
             start=min(2.0, poll_max),
             ceiling=poll_max,
         )

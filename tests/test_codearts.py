@@ -907,7 +907,22 @@ def test_template_task_failure(tmp_path: Path, no_sleep: list, answer: dict, mes
     result = invoke("template", "create", "--file", str(path), "--wait")
     assert result.exit_code == 1
     assert json.loads(result.stdout) == answer
-    assert result.stderr.splitlines()[-1] == f"Error: {message}"
+    assert result.stderr.splitlines()[-1] == f"Error: {message} ({EP}/v3/templates/T1/status)"
+
+
+@responses.activate
+def test_template_wait_timeout_is_exit_3_with_the_tasks_url(tmp_path: Path) -> None:
+    path = tmp_path / "cddl.json"
+    path.write_text(json.dumps(TEMPLATE))
+    responses.post(f"{EP}/v3/templates/task", json={"task_id": "T1"})
+    responses.get(f"{EP}/v3/templates/T1/status", json={"task_id": "T1", "task_status": "processing"})
+    result = invoke("template", "create", "--file", str(path), "--wait", "--timeout", "0")
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["task_status"] == "processing"
+    assert result.stderr.splitlines()[-1] == (
+        "Error: gave up waiting for template task T1 after 0 s; it may still be running remotely "
+        f"({EP}/v3/templates/T1/status)"
+    )
 
 
 def test_template_file_must_be_a_json_object(tmp_path: Path) -> None:
