@@ -720,3 +720,6 @@ def test_test_deploy_command_tests_job_runs_every_command_against_the_fakes(
     waited = [r for r in results if isinstance(r, dict) and r.get("status") == "COMPLETED" and "stages" in r]
     assert [r["id"] for r in waited] == [r["pipeline_run_id"] for r in results if "pipeline_run_id" in r]
     assert (tmp_path / "export.zip").stat().st_size > 0
+    secrets = [need_platform(name) for name in ("port", "zadig", "codearts", "octoplant")]
+    for secret in (secrets[0].CLIENT_SECRET, secrets[1].FAKE_TOKEN, secrets[2].SK, secrets[3].PASSWORD):
+        assert not [done for done in runner.steps if secret in done.stdout + done.stderr], "a secret showed"
