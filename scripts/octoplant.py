@@ -302,6 +302,9 @@ def api_request(
         response = session.request(method, url, **kwargs)
     except requests.exceptions.RetryError as exc:
         raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+    except requests.exceptions.InvalidHeader:
+        # requests quotes the offending header value, which may be a credential: never show it.
+        raise CirelayError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
     except requests.exceptions.RequestException as exc:
         raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
     raise_for_status(response, messages)
@@ -328,15 +331,17 @@ class JsonArg(click.ParamType):
         if not isinstance(value, str):
             return value
         source = "the value"
-        if value == "-":
-            value, source = sys.stdin.read(), "stdin"
-        elif value.startswith("@"):
-            source = value[1:]
-            try:
+        try:
+            if value == "-":
+                value, source = sys.stdin.read(), "stdin"
+            elif value.startswith("@"):
+                source = value[1:]
                 with open(source, encoding="utf-8") as handle:
                     value = handle.read()
-            except OSError as exc:
-                self.fail(f"cannot read {source}: {exc.strerror}", param, ctx)
+        except OSError as exc:
+            self.fail(f"cannot read {source}: {exc.strerror}", param, ctx)
+        except UnicodeDecodeError as exc:
+            self.fail(f"{source} is not UTF-8 text (byte {exc.start})", param, ctx)
         try:
             data = parse_json_text(value, source)
         except click.BadParameter as exc:

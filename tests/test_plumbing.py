@@ -331,3 +331,18 @@ def test_wait_abandon_cancels_on_timeout_and_interrupt(monkeypatch: pytest.Monke
         plumb.wait_for(lambda: "running", _classify, timeout=5, what="task 5", on_abandon=failing_cancel)
     assert cancelled == [1, 2]
     assert "could not cancel task 5: 409 already done" in capsys.readouterr().err
+
+
+def test_json_file_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "p.json").write_bytes(b'{"a": "\xff"}')
+    result = cli_runner().invoke(echo_json, ["--properties", f"@{tmp_path / 'p.json'}"])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'p.json'} is not UTF-8 text (byte 7)" in result.stderr
+
+
+def test_a_header_value_is_never_quoted_in_an_error() -> None:
+    session = plumb.make_session()
+    with pytest.raises(plumb.CirelayError) as err:
+        plumb.api_request(session, "GET", "http://127.0.0.1:9/", headers={"Authorization": "Bearer s3cret\nX"})
+    assert "s3cret" not in err.value.message
+    assert err.value.message == "could not send GET http://127.0.0.1:9/: a header holds characters HTTP cannot carry"
