@@ -32,7 +32,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 import click
 import requests
@@ -274,6 +274,18 @@ def api_request(
         raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
     raise_for_status(response, messages)
     return decode_json(response)
+
+
+def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
+    """The error with every secret we sent blanked out, in case the server quoted our request back."""
+    message = exc.message
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
+                message = message.replace(form, "***")
+    if message == exc.message:
+        return exc
+    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
 
 
 def parse_json_text(text: str, source: str) -> Any:

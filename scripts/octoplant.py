@@ -311,6 +311,18 @@ def api_request(
     return decode_json(response)
 
 
+def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
+    """The error with every secret we sent blanked out, in case the server quoted our request back."""
+    message = exc.message
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
+                message = message.replace(form, "***")
+    if message == exc.message:
+        return exc
+    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
+
+
 def parse_json_text(text: str, source: str) -> Any:
     """json.loads with an error that names the source and the position."""
     try:
@@ -631,18 +643,6 @@ def _size(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{int(n)} bytes"
-
-
-def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
-    """The error with every secret we sent blanked out, in case the server quoted our request back."""
-    message = exc.message
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
-                message = message.replace(form, "***")
-    if message == exc.message:
-        return exc
-    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
 
 
 def _tls_hint(exc: CirelayError) -> CirelayError:

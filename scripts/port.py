@@ -261,6 +261,18 @@ def api_request(
     return decode_json(response)
 
 
+def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
+    """The error with every secret we sent blanked out, in case the server quoted our request back."""
+    message = exc.message
+    for secret in secrets:
+        if secret:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
+                message = message.replace(form, "***")
+    if message == exc.message:
+        return exc
+    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
+
+
 def parse_json_text(text: str, source: str) -> Any:
     """json.loads with an error that names the source and the position."""
     try:
@@ -521,18 +533,6 @@ def check_base_url(base_url: Optional[str]) -> None:
             if not os.path.exists(path):
                 raise click.UsageError(f"{name} names {path}, which does not exist")
             return
-
-
-def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
-    """The error with every secret we sent blanked out, in case the server quoted our request back."""
-    message = exc.message
-    for secret in secrets:
-        if secret:
-            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
-                message = message.replace(form, "***")
-    if message == exc.message:
-        return exc
-    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
 
 
 def _q(value: str) -> str:
