@@ -223,10 +223,12 @@ def test_emit_writes_stdout_outputs_and_summary(tmp_path: Path, monkeypatch: pyt
     out, summary = tmp_path / "out", tmp_path / "summary"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    plumb.set_context("port", "entity upsert")
     plumb.emit({"id": "x\ny"}, outputs={"identifier": "x\ny", "entity": {"a": 1}}, summary={"entity": "a|b"})
     assert json.loads(capsys.readouterr().out) == {"id": "x\ny"}
     assert github_outputs(out) == {"result": '{\n  "id": "x\\ny"\n}', "identifier": "x\ny", "entity": '{"a": 1}'}
-    assert summary.read_text() == "| cirelay | |\n|---|---|\n| entity | a&#124;b |\n\n"
+    # A heading saying what ran, then the facts (tests/test_ci_native.py renders richer summaries).
+    assert summary.read_text() == "### cirelay port entity upsert\n\n- **entity**: a\\|b\n\n"
 
 
 def test_mask_only_in_github_actions(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,8 @@ from typing import Any, Callable, Optional
 
 import click
 
-from cirelay.errors import EXIT_INTERRUPTED, CirelayError, InputError
-from cirelay.output import log
+from cirelay.errors import EXIT_INTERRUPTED, CirelayError, InputError, WaitInterrupted
+from cirelay.output import annotation, emit, log, set_context
 
 
 def parse_json_text(text: str, source: str) -> Any:
@@ -125,13 +125,23 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
     return value
 
 
+def platform_of(ctx: click.Context) -> str:
+    """'port' whether the script runs as port.py, as cirelay-port or under another name ending so."""
+    name = ctx.find_root().info_name or ""
+    name = name.rsplit("/", 1)[-1]
+    name = name[: -len(".py")] if name.endswith(".py") else name
+    return name[len("cirelay-") :] if name.startswith("cirelay-") else name
+
+
 class CirelayCommand(click.Command):
     """A command whose InputError (raised by click-free code) is shown as click's own usage error."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        set_context(platform_of(ctx), " ".join(ctx.command_path.split()[1:]))
         try:
             return super().invoke(ctx)
         except InputError as exc:
+            annotation("error", exc.message)
             if exc.param_hint is not None:
                 raise click.BadParameter(exc.message, ctx=ctx, param_hint=exc.param_hint)
             raise click.UsageError(exc.message, ctx=ctx)
@@ -154,7 +164,10 @@ class CirelayGroup(click.Group):
             if exc.result is not None:
                 click.echo(json.dumps(exc.result, indent=2, ensure_ascii=False))
             log(f"Error: {exc.message}")
+            annotation("error", exc.message)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, WaitInterrupted) and exc.result is not None:
+                emit(exc.result)  # the last state seen, unless the command showed it already
             log("Interrupted.")
             ctx.exit(EXIT_INTERRUPTED)
