@@ -354,3 +354,16 @@ def test_a_header_value_is_never_quoted_in_an_error() -> None:
         plumb.api_request(session, "GET", "http://127.0.0.1:9/", headers={"Authorization": "Bearer s3cret\nX"})
     assert "s3cret" not in err.value.message
     assert err.value.message == "could not send GET http://127.0.0.1:9/: a header holds characters HTTP cannot carry"
+
+
+@pytest.mark.parametrize("script", ["port", "zadig", "codearts", "octoplant"])
+def test_a_group_without_its_subcommand_shows_help_and_exits_2(script: str) -> None:
+    module = load_script(script)
+    group = sorted(name for name, cmd in module.cli.commands.items() if isinstance(cmd, click.Group))[0]
+    result = cli_runner().invoke(module.cli, [group])
+    assert result.exit_code == 2  # a usage error, as click 8.2 has it: nothing ran
+    assert result.stdout == ""  # stdout is for results only
+    assert result.stderr.startswith(f"Usage: cli {group} [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in result.stderr
+    top = cli_runner().invoke(module.cli, [])
+    assert top.exit_code == 2 and "Commands:" in top.stderr

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
 import click
 
-from cirelay.errors import EXIT_INTERRUPTED, CirelayError, InputError, WaitInterrupted
+from cirelay.errors import EXIT_INTERRUPTED, EXIT_USAGE, CirelayError, InputError, WaitInterrupted
 from cirelay.output import annotation, emit, log, set_context
 
 
@@ -155,6 +155,16 @@ class CirelayGroup(click.Group):
 
     command_class = CirelayCommand
     group_class = type  # subgroups made with @group.group() are of this class too
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        """A group called without its subcommand shows its help on stderr and exits 2, a usage error.
+
+        (click 8.2 does the same; 8.1, pinned for Python 3.9, would exit 0 as if something ran.)
+        """
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), err=True, color=ctx.color)
+            ctx.exit(EXIT_USAGE)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         signal.signal(signal.SIGTERM, _raise_interrupt)
