@@ -448,7 +448,24 @@ def platform_of(ctx: click.Context) -> str:
 
 
 class CirelayCommand(click.Command):
-    """A command whose InputError (raised by click-free code) is shown as click's own usage error."""
+    """A command whose InputError (raised by click-free code) is shown as click's own usage error.
+
+    A value given as "" on the command line is refused (exit 2 naming it) for every option and
+    argument: in CI it is an unset variable (`--link "$BUILD_URL"`), and sent on it would name
+    another route or write an empty field.
+    """
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        rest = super().parse_args(ctx, args)
+        for param in self.get_params(ctx):
+            given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+            if param.name is None or ctx.get_parameter_source(param.name) not in given:
+                continue
+            value = ctx.params.get(param.name)
+            values = value if isinstance(value, tuple) and param.multiple else (value,)
+            if any(isinstance(v, str) and not v.strip() for v in values):
+                raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+        return rest
 
     def invoke(self, ctx: click.Context) -> Any:
         set_context(platform_of(ctx), " ".join(ctx.command_path.split()[1:]))

@@ -367,3 +367,21 @@ def test_a_group_without_its_subcommand_shows_help_and_exits_2(script: str) -> N
     assert "Commands:" in result.stderr
     top = cli_runner().invoke(module.cli, [])
     assert top.exit_code == 2 and "Commands:" in top.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "named"),
+    [
+        ("codearts", ["run", "get", "--pipeline-id", "", "--run-id", "r"], "'--pipeline-id'"),
+        ("codearts", ["run", "get", "--pipeline-id", "p", "--run-id", "  "], "'--run-id'"),
+        ("port", ["run", "update", "r1", "--link", ""], "'--link'"),
+        ("port", ["entity", "upsert", "-b", "svc", "-i", "x", "--team", "a", "--team", ""], "'--team'"),
+        ("zadig", ["custom", "get", "-w", "", "--id", "1"], "'-w' / '--workflow'"),
+    ],
+)
+def test_an_empty_value_is_exit_2_naming_it_before_anything_is_sent(script: str, args: list, named: str) -> None:
+    # No credentials are set: had the command gone on, it would fail later with another message.
+    result = cli_runner().invoke(load_script(script).cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {named}: must not be empty"
+    assert result.stdout == ""
