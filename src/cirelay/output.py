@@ -5,6 +5,9 @@ In GitHub Actions (GITHUB_ACTIONS=true) a script also speaks the runner's workfl
 `::warning` annotations, `::group::` folds for long text, `::add-mask::` for tokens made at run time;
 it appends outputs to $GITHUB_OUTPUT and a Markdown summary to $GITHUB_STEP_SUMMARY. Workflow commands
 go to stderr, since stdout carries only the result (the runner reads both streams).
+
+Anywhere (CircleCI's orb sets it), CIRELAY_ARTIFACTS_DIR names a folder that receives each result as
+`<platform>-<command>.json` and the same Markdown summary in `summary.md`, for `store_artifacts`.
 """
 
 from __future__ import annotations
@@ -173,10 +176,45 @@ def render_summary(
 
 
 def write_summary(text: str) -> None:
-    """Append Markdown to the job summary, in GitHub Actions only."""
+    """Append Markdown to the job summary (GitHub Actions) and to the artifacts' summary.md."""
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         _append(summary_file, text)
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        _append(os.path.join(folder, "summary.md"), text)
+
+
+def store_result(text: str) -> Optional[str]:
+    """Keep the result JSON as an artifact when CIRELAY_ARTIFACTS_DIR is set; the file's path, else None.
+
+    Named after the command (port-entity-upsert.json); a second result of the same command in one
+    job gets -2, -3, … rather than replacing the first.
+    """
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if not folder:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    stem = "-".join(current_title().split()[1:]) or "cirelay"
+    number = 1
+    while True:
+        path = os.path.join(folder, f"{stem}.json" if number == 1 else f"{stem}-{number}.json")
+        try:
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+            return path
+        except FileExistsError:
+            number += 1
+
+
+def show_result(result: Any) -> str:
+    """Print the result JSON on stdout (and keep it as an artifact); the text printed."""
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    store_result(text)
+    return text
 
 
 def emit(
@@ -193,9 +231,7 @@ def emit(
     summary holds the facts to show (name -> value); title, link (text, URL) and details (more
     Markdown: a table of stages, the first failures) make it a page worth reading.
     """
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    text = show_result(result)
     values = {"result": text}
     for key, value in (outputs or {}).items():
         if value is not None:
