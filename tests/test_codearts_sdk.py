@@ -63,6 +63,66 @@ def test_run_start_is_run_pipeline(fake: fake_codearts.FakeCodeArts) -> None:
     assert_sent_as_sdk(last(fake, "POST", r".*/run"), call)
 
 
+def test_run_start_with_a_branch_and_a_choice_of_jobs_is_show_pipeline_detail_then_run_pipeline(
+    fake: fake_codearts.FakeCodeArts,
+) -> None:
+    pipeline = fake.pipeline_id("build-and-deploy")
+    job = fake_codearts.definition_id(pipeline, "Build", "Build image")
+    stage = fake_codearts.definition_id(pipeline, "Build")
+    codearts(fake, "run", "start", "--pipeline-id", pipeline, "--branch", "release/1.2", "--job", job, "--stage", stage)
+    assert_sent_as_sdk(
+        last(fake, "GET", f".*/pipelines/{pipeline}"),
+        sdk_call("show_pipeline_detail", project_id=PROJECT, pipeline_id=pipeline),
+    )
+    source = fake.pipelines[pipeline]["sources"][0]["params"]
+    call = sdk_call(
+        "run_pipeline",
+        project_id=PROJECT,
+        pipeline_id=pipeline,
+        body=sdk.RunPipelineDTO(
+            variables=[],
+            sources=[
+                sdk.RunPipelineDTOSources(
+                    type="code",
+                    params=sdk.RunPipelineDTOParams(
+                        git_type=source["git_type"],
+                        codehub_id=source["codehub_id"],
+                        default_branch=source["default_branch"],
+                        git_url=source["git_url"],
+                        build_params=sdk.RunPipelineDTOParamsBuildParams(
+                            build_type="branch", target_branch="release/1.2", event_type="Manual"
+                        ),
+                    ),
+                )
+            ],
+            choose_jobs=[job],
+            choose_stages=[stage],
+        ),
+    )
+    assert_sent_as_sdk(last(fake, "POST", r".*/run"), call)
+
+
+def test_run_list_is_list_pipeline_runs(fake: fake_codearts.FakeCodeArts) -> None:
+    pipeline = fake.pipeline_id("build-and-deploy")
+    args = ["--status", "COMPLETED", "--since", "1700000000000", "--until", "2023-11-15T00:00:00Z", "--limit", "2"]
+    codearts(fake, "run", "list", "--pipeline-id", pipeline, *args)
+    call = sdk_call(
+        "list_pipeline_runs",
+        project_id=PROJECT,
+        pipeline_id=pipeline,
+        body=sdk.ListPipelineRunsQuery(
+            status=["COMPLETED"],
+            start_time="1700000000000",
+            end_time="1700006400000",
+            offset=0,
+            limit=2,
+            sort_key="start_time",
+            sort_dir="desc",
+        ),
+    )
+    assert_sent_as_sdk(last(fake, "POST", r".*/pipeline-runs/list"), call)
+
+
 def test_run_get_is_show_pipeline_run_detail(fake: fake_codearts.FakeCodeArts) -> None:
     ids = _completed_run(fake)
     codearts(fake, "run", "get", "--pipeline-id", ids["pipeline"], "--run-id", ids["run"])
@@ -101,6 +161,93 @@ def test_first_log_page_is_show_pipeline_log(fake: fake_codearts.FakeCodeArts) -
     assert_sent_as_sdk(last(fake, "POST", r".*/logs"), call)
 
 
+def test_every_log_page_is_show_pipeline_log_with_the_last_answers_offsets(fake: fake_codearts.FakeCodeArts) -> None:
+    ids = _completed_run(fake)
+    detail = json.loads(codearts(fake, "run", "get", "--pipeline-id", ids["pipeline"], "--run-id", ids["run"]).stdout)
+    job = detail["stages"][0]["jobs"][0]
+    step = job["steps"][0]["id"]
+    args = ["--pipeline-id", ids["pipeline"], "--run-id", ids["run"], "--job-run-id", job["id"], "--step-run-id", step]
+    codearts(fake, "run", "logs", *args)
+    pages = fake.seen("POST", r".*/logs")
+    assert len(pages) == 2  # 6 lines, 3 a page
+    answers = [(0, 0)]
+    for request in pages:
+        call = sdk_call(
+            "show_pipeline_log",
+            project_id=PROJECT,
+            pipeline_id=ids["pipeline"],
+            pipeline_run_id=ids["run"],
+            job_run_id=job["id"],
+            step_run_id=step,
+            body=sdk.LogQuery(start_offset=answers[-1][0], end_offset=answers[-1][1], limit=500, sort="asc"),
+        )
+        assert_sent_as_sdk(request, call)
+        # what the fake answered to it, the offsets of the next request (ShowPipelineLogResponse: strings)
+        answered = fake._logs(request, fake.runs[ids["run"]]).body
+        assert isinstance(answered, dict)
+        _fits(answered, "ShowPipelineLogResponse", extra={"location"})  # the API page's example has location too
+        answers.append((int(answered["start_offset"]), int(answered["end_offset"])))
+
+
+def test_retry_review_artifacts_outputs_and_status_are_the_sdks(fake: fake_codearts.FakeCodeArts) -> None:
+    pipeline = fake.pipeline_id("nightly-tests")
+    fake.set_script(pipeline, ["FAILED"])
+    run_id = fake.new_run(pipeline)
+    codearts(fake, "run", "retry", "--pipeline-id", pipeline, "--run-id", run_id)
+    call = sdk_call("retry_pipeline_run", project_id=PROJECT, pipeline_id=pipeline, pipeline_run_id=run_id)
+    assert_sent_as_sdk(last(fake, "PUT", r".*/retry"), call)
+
+    release = fake.pipeline_id("release-with-approval")
+    fake.set_script(release, ["REVIEW"])
+    for accept, operation in ((True, "accept_manual_review"), (False, "reject_manual_review")):
+        review_run = fake.new_run(release)
+        detail = json.loads(codearts(fake, "run", "get", "--pipeline-id", release, "--run-id", review_run).stdout)
+        job = next(j for s in detail["stages"] for j in s["jobs"] if j["status"] == "PAUSED")
+        reject = [] if accept else ["--reject"]
+        codearts(
+            fake, "run", "review", "--pipeline-id", release, "--run-id", review_run, "--description", "ok", *reject
+        )
+        call = sdk_call(
+            operation,
+            project_id=PROJECT,
+            pipeline_id=release,
+            pipeline_run_id=review_run,
+            job_run_id=job["id"],
+            step_run_id=job["steps"][0]["id"],
+            approval_description="ok",
+        )
+        assert_sent_as_sdk(last(fake, "POST", r".*/(pass|refuse)"), call)
+
+    ids = _completed_run(fake)
+    done = codearts(fake, "run", "artifacts", "--pipeline-id", ids["pipeline"], "--run-id", ids["run"])
+    call = sdk_call(
+        "show_pipeline_artifacts", project_id=PROJECT, pipeline_id=ids["pipeline"], pipeline_run_id=ids["run"]
+    )
+    assert_sent_as_sdk(last(fake, "GET", r".*/artifacts"), call)
+    _fits({"artifacts": json.loads(done.stdout)}, "ShowPipelineArtifactsResponse")
+
+    detail = json.loads(codearts(fake, "run", "get", "--pipeline-id", ids["pipeline"], "--run-id", ids["run"]).stdout)
+    step_ids = [step["id"] for stage in detail["stages"] for job in stage["jobs"] for step in job["steps"]][::-1]
+    assert len(step_ids) == 3
+    args = [a for step in step_ids for a in ("--step-run-id", step)]
+    done = codearts(fake, "run", "outputs", "--pipeline-id", ids["pipeline"], "--run-id", ids["run"], *args)
+    call = sdk_call(
+        "show_step_outputs",
+        project_id=PROJECT,
+        pipeline_id=ids["pipeline"],
+        pipeline_run_id=ids["run"],
+        step_run_ids=",".join(step_ids),
+    )
+    assert_sent_as_sdk(last(fake, "GET", r".*/steps/outputs"), call)
+    _fits({"step_outputs": json.loads(done.stdout)}, "ShowStepOutputsResponse")
+
+    done = codearts(fake, "pipeline", "status", ids["pipeline"], pipeline)
+    call = sdk_call("batch_show_pipelines_latest_status", project_id=PROJECT, body=[ids["pipeline"], pipeline])
+    assert_sent_as_sdk(last(fake, "POST", r".*/pipelines/status"), call)
+    for item in json.loads(done.stdout):
+        _fits(item, "PipelineLatestRun")
+
+
 def test_template_create_and_status_are_the_sdks(fake: fake_codearts.FakeCodeArts, tmp_path: Path) -> None:
     fake.template_script = ["succeeded"]
     cddl = sdk.TemplateCddl(
@@ -137,16 +284,20 @@ def test_the_fakes_answers_use_the_sdks_field_names(fake: fake_codearts.FakeCode
     runs = json.loads(codearts(fake, "run", "list", "--pipeline-id", ids["pipeline"]).stdout)
     for item in runs:
         _fits(item, "ListPipelineRunsPagePipelineRuns")
+    pipeline = fake._get_pipeline(last(fake, "POST", r".*/pipeline-runs/list")).body  # the route's own answer
+    _fits(pipeline, "ShowPipelineDetailResponse")
 
 
-def _fits(value: Any, model: str) -> None:
+def _fits(value: Any, model: str, extra: Any = ()) -> None:
     """Every key of value is a field of the SDK model (recursively through the models it names)."""
     cls = getattr(sdk, model)
     assert isinstance(value, dict), (model, value)
     fields = {json_name: attr for attr, json_name in cls.attribute_map.items()}
-    extra = sorted(set(value) - set(fields))
-    assert not extra, f"{model} has no field {extra}"
+    unknown = sorted(set(value) - set(fields) - set(extra))
+    assert not unknown, f"{model} has no field {unknown}"
     for key, item in value.items():
+        if key not in fields:
+            continue
         kind = cls.openapi_types[fields[key]]
         inner = kind[5:-1] if kind.startswith("list[") else kind
         if item is None or not hasattr(sdk, inner):

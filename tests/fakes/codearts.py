@@ -88,6 +88,20 @@ def _id(*parts: str) -> str:
     return hashlib.md5("/".join(parts).encode()).hexdigest()
 
 
+def definition_id(pipeline_id: str, *names: str) -> str:
+    """The ID of a stage (pipeline, stage) or job (pipeline, stage, job) in the pipeline's definition."""
+    return _id("definition", pipeline_id, *names)
+
+
+def _ms(value: Optional[str]) -> Optional[int]:
+    """Epoch ms from a ListPipelineRunsQuery time: epoch milliseconds or yyyy-MM-dd HH:mm:ss (UTC here)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    return calendar.timegm(time.strptime(value, "%Y-%m-%d %H:%M:%S")) * 1000
+
+
 def _error(status: int, code: str, message: str) -> Reply:
     return json_reply(status, {"error_code": code, "error_msg": message})
 
@@ -132,6 +146,8 @@ class FakeCodeArts(FakeServer):
         outputs maps a step name to the outputs it sets; artifacts are Artifact objects of a completed run.
         """
         pipeline_id = _id("pipeline", name)
+        while pipeline_id in self.pipelines:  # names need not be unique (ListPipelineQuery.name is a fuzzy match)
+            pipeline_id = _id("pipeline", name, pipeline_id)
         self.pipelines[pipeline_id] = {
             "id": pipeline_id,
             "name": name,
@@ -226,8 +242,12 @@ class FakeCodeArts(FakeServer):
             active = stopped
         elif run["refused"]:
             status = "FAILED"
-        n = len(self.pipelines[run["pipeline_id"]]["stages"])
-        return ("PAUSED" if status == REVIEW else status), min(max(active - 1, 0), n - 1)
+        pipeline = self.pipelines[run["pipeline_id"]]
+        n = len(pipeline["stages"])
+        if status == REVIEW:  # the run waits at its review job's stage
+            review = [i for i, (_, jobs) in enumerate(pipeline["stages"]) if pipeline["review_job"] in dict(jobs)]
+            return "PAUSED", review[0] if review else min(max(active - 1, 0), n - 1)
+        return status, min(max(active - 1, 0), n - 1)
 
     def _waiting_for_review(self, run: Dict[str, Any]) -> bool:
         return run["script"][run["index"]] == REVIEW and run["stopped_at"] is None and not run["refused"]
@@ -241,13 +261,17 @@ class FakeCodeArts(FakeServer):
             return [status] * n
         return ["COMPLETED" if i < current else status if i == current else "INIT" for i in range(n)]
 
-    def _selected(self, run: Dict[str, Any], stage_id: str, job_id: str) -> bool:
-        """RunPipelineDTO.choose_stages wins over choose_jobs (RunPipeline page: 'The priority is higher')."""
+    def _selected(self, run: Dict[str, Any], stage: str, job: str) -> bool:
+        """RunPipelineDTO.choose_stages wins over choose_jobs (RunPipeline page: 'The priority is higher').
+
+        Both name the pipeline definition's stage and job IDs (`definition_id`), the same in every run.
+        """
         body = run["body"]
         stages, jobs = body.get("choose_stages"), body.get("choose_jobs")
-        if stages and stage_id not in stages:
+        pipeline_id = run["pipeline_id"]
+        if stages and definition_id(pipeline_id, stage) not in stages:
             return False
-        return not jobs or job_id in jobs
+        return not jobs or definition_id(pipeline_id, stage, job) in jobs
 
     def _run_ids(self, run: Dict[str, Any], *parts: str) -> str:
         key = "/".join(parts)
@@ -300,7 +324,7 @@ class FakeCodeArts(FakeServer):
             any_selected = False
             for j_index, (job_name, steps) in enumerate(jobs):
                 job_id = self._run_ids(run, stage_name, job_name)
-                selected = self._selected(run, stage_id, job_id)
+                selected = self._selected(run, stage_name, job_name)
                 any_selected = any_selected or selected
                 j_status = self._job_status(run, pipeline, job_name, s_status) if selected else "UNSELECTED"
                 job_list.append(
@@ -675,7 +699,18 @@ class FakeCodeArts(FakeServer):
                 "variables": [],
                 "schedules": [],
                 "triggers": [],
-                "definition": json.dumps({"stages": [s for s, _ in p["stages"]]}),
+                "definition": json.dumps(
+                    {
+                        "stages": [
+                            {
+                                "id": definition_id(p["id"], stage),
+                                "name": stage,
+                                "jobs": [{"id": definition_id(p["id"], stage, job), "name": job} for job, _ in jobs],
+                            }
+                            for stage, jobs in p["stages"]
+                        ]
+                    }
+                ),
                 "concurrency_control": dict(p["concurrency_control"]),
                 "banned": False,
             },
@@ -718,8 +753,13 @@ class FakeCodeArts(FakeServer):
     def _list_runs(self, request: Request) -> Reply:
         """list_pipeline_runs: ListPipelineRunsQuery -> ListPipelineRunsResponse."""
         body = request.json() or {}
+        if body.get("sort_dir") is not None and body["sort_dir"] not in SORT_DIRS:
+            return _error(400, "DEVPIPE.00011001", "sort_dir must be asc or desc")  # ListPipelineRunsQuery.sort_dir
+        for key in ("start_time", "end_time"):  # ListPipelineRunsQuery: str, epoch ms or yyyy-MM-dd HH:mm:ss
+            if body.get(key) is not None and not isinstance(body[key], str):
+                return _error(400, "DEVPIPE.00011001", f"{key} must be a string")
         statuses = body.get("status") or []
-        since, until = body.get("start_time"), body.get("end_time")
+        since, until = (_ms(body.get(k)) for k in ("start_time", "end_time"))
         found = [
             r
             for r in sorted(self.runs.values(), key=lambda r: r["start_time"], reverse=True)
@@ -728,6 +768,8 @@ class FakeCodeArts(FakeServer):
             and (since is None or r["start_time"] >= int(since))
             and (until is None or r["start_time"] <= int(until))
         ]
+        if body.get("sort_dir") == "asc":
+            found.reverse()
         offset, limit, page = self._page(request, found)
         return json_reply(
             200,
@@ -804,7 +846,7 @@ class FakeCodeArts(FakeServer):
             )
         return json_reply(200, {"step_outputs": step_outputs, "current_system_time": BASE_MS + self._clock * 60_000})
 
-    def _logs(self, request: Request, run: Dict[str, Any]) -> Reply:
+    def _logs(self, request: Request, run: Dict[str, Any]) -> Reply:  # noqa: PLR0911 - one reason each
         found = self._step_of(run, request)
         if found is None:
             return _error(404, "DEVPIPE.00011107", "the job or step does not exist in this run")
@@ -813,18 +855,43 @@ class FakeCodeArts(FakeServer):
             # Strict where the reference is silent: a step that never ran has no log to page through.
             return _error(400, "DEVPIPE.30011006", f"the job has not run ({job.get('status')}): there is no log")
         body = request.json() or {}
-        text = self._log_text(run, found[1], found[2])
-        start = int(body.get("start_offset") or 0)
-        limit = min(int(body.get("limit") or 500), self.log_page_lines)
-        chunk = "".join(text[start:].splitlines(keepends=True)[:limit])
-        end = start + len(chunk)
+        # LogQuery {start_offset, end_offset, limit, sort}: the API page marks limit and sort mandatory.
+        if not isinstance(body.get("limit"), int) or body.get("sort") not in SORT_DIRS:
+            return _error(400, "DEVPIPE.00011001", "limit (lines) and sort (asc or desc) are required")
+        try:
+            start, end = int(body.get("start_offset") or 0), int(body.get("end_offset") or 0)
+        except (TypeError, ValueError):
+            return _error(400, "DEVPIPE.00011001", "start_offset and end_offset are numbers")
+        lines = self._log_text(run, found[1], found[2]).splitlines(keepends=True)
+        offsets = [LOG_BASE_OFFSET]  # where each line starts in the store, then where the log ends
+        for line in lines:
+            offsets.append(offsets[-1] + len(line.encode()))
+        first, last = offsets[0], offsets[-1]
+        limit = max(1, min(body["limit"], self.log_page_lines))
+        # ShowPipelineLog (API page, SDK ShowPipelineLogResponse): an answer's start_offset and end_offset are
+        # "entered in the request body's start_offset and end_offset to query the next page". So a request says
+        # which window the client has: 0/0 is none yet; sort asc asks for what follows end_offset, desc for what
+        # precedes start_offset.
+        if body["sort"] == "asc":
+            begin = end if end else first
+            if begin not in offsets:
+                return _error(400, "DEVPIPE.00011001", f"end_offset {end} is not a position in this log")
+            i = offsets.index(begin)
+            j = min(i + limit, len(lines))
+        else:
+            stop = start if start else last
+            if stop not in offsets:
+                return _error(400, "DEVPIPE.00011001", f"start_offset {start} is not a position in this log")
+            j = offsets.index(stop)
+            i = max(j - limit, 0)
+        more = j < len(lines) if body["sort"] == "asc" else i > 0
         return json_reply(
             200,
             {
-                "has_more": end < len(text),
-                "start_offset": str(start),
-                "end_offset": str(end),
-                "log": chunk,
+                "has_more": more,
+                "start_offset": str(offsets[i]),
+                "end_offset": str(offsets[j]),
+                "log": "".join(lines[i:j]),
                 "location": "jenkins",
                 "step_run_id": request.params["step"],
             },
