@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -1052,3 +1053,152 @@ def test_help_shows_env_vars_and_exit_codes() -> None:
     result = invoke("run", "wait", "--help")
     assert "CIRELAY_WAIT_TIMEOUT" in result.output
     assert "--cancel-on-timeout" in result.output
+
+
+# -- issue 11: review, start by name, tokens that expire -------------------------------------------
+
+
+def _review_detail(*jobs: tuple) -> Dict[str, Any]:
+    return {
+        **run_detail("PAUSED", []),
+        "stages": [
+            {
+                "name": "Approve",
+                "sequence": 0,
+                "status": "PAUSED",
+                "jobs": [
+                    {
+                        "id": j,
+                        "name": f"review {j}",
+                        "sequence": i,
+                        "status": "PAUSED",
+                        "steps": [{"id": s, "status": "RUNNING"}],
+                    }
+                    for i, (j, s) in enumerate(jobs)
+                ],
+            }
+        ],
+    }
+
+
+@responses.activate
+def test_review_passes_the_one_waiting() -> None:
+    responses.get(DETAIL, json=_review_detail(("J1", "S1")))
+    call = responses.post(
+        f"{API}/{PIPE}/pipeline-runs/{RUN}/jobs/J1/steps/S1/pass",
+        json={"success": True},
+        match=[matchers.query_param_matcher({})],
+    )
+    result = invoke("run", "review", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "pipeline_run_id": RUN,
+        "job_run_id": "J1",
+        "step_run_id": "S1",
+        "decision": "passed",
+        "success": True,
+    }
+    assert result.stderr == f"passed the manual review of pipeline run {RUN}\n"
+    assert len(call.calls) == 1
+
+
+@responses.activate
+def test_review_with_several_waiting_is_exit_2_listing_them() -> None:
+    responses.get(DETAIL, json=_review_detail(("J1", "S1"), ("J2", "S2")))
+    result = invoke("run", "review", "--pipeline-id", PIPE, "--run-id", RUN, "--reject")
+    assert result.exit_code == 2
+    text = " ".join(result.stderr.split())
+    assert f"2 manual reviews are waiting in run {RUN}, pick one:" in text
+    assert "review J1: --job-run-id J1 --step-run-id S1; review J2: --job-run-id J2 --step-run-id S2" in text
+
+
+@responses.activate
+def test_review_refused_by_the_api_is_sent_once(no_sleep: list) -> None:
+    url = f"{API}/{PIPE}/pipeline-runs/{RUN}/jobs/J/steps/S/refuse"
+    call = responses.post(url, status=503, json={"error_code": "X", "error_msg": "busy"})
+    args = ["--pipeline-id", PIPE, "--run-id", RUN, "--job-run-id", "J", "--step-run-id", "S", "--reject"]
+    result = invoke("run", "review", *args)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: busy (503, POST {url})\n"
+    assert len(call.calls) == 1
+
+
+def test_run_start_takes_one_of_id_and_name() -> None:
+    for args in ([], ["--pipeline-id", PIPE, "--pipeline", "web"]):
+        result = invoke("run", "start", *args)
+        assert result.exit_code == 2
+        assert "pass one of --pipeline-id and --pipeline" in result.stderr
+
+
+@responses.activate
+def test_run_start_by_name_picks_the_exact_match() -> None:
+    responses.post(
+        f"{API}/list",
+        json={
+            "total": 2,
+            "pipelines": [{"pipeline_id": "other", "name": "web-old"}, {"pipeline_id": PIPE, "name": "web"}],
+        },
+        match=[matchers.json_params_matcher({"name": "web"}, strict_match=False)],
+    )
+    start = responses.post(f"{API}/{PIPE}/run", json={"pipeline_run_id": RUN})
+    result = invoke("run", "start", "--pipeline", "web")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pipeline_id"] == PIPE
+    assert len(start.calls) == 1
+
+
+def _password_token(monkeypatch: pytest.MonkeyPatch, *tokens: str) -> str:
+    _use_password(monkeypatch)
+    login = "https://iam.cn-north-4.myhuaweicloud.com/v3/auth/tokens"
+    for token in tokens:
+        responses.post(login, status=201, headers={"X-Subject-Token": token})
+    return login
+
+
+EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_an_expired_token_is_renewed_and_the_request_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_password(monkeypatch)
+    login = "https://iam.cn-north-4.myhuaweicloud.com/v3/auth/tokens"
+
+    def with_token(token: str) -> Any:
+        return [matchers.header_matcher({"X-Auth-Token": token})]
+
+    stop = f"{API}/{PIPE}/pipeline-runs/{RUN}/stop"
+    responses.post(login, status=201, headers={"X-Subject-Token": "T1"})
+    responses.get(DETAIL, json=run_detail("RUNNING"), match=with_token("T1"))  # T1 works
+    responses.post(stop, status=401, json=EXPIRED, match=with_token("T1"))  # then expires
+    responses.post(login, status=201, headers={"X-Subject-Token": "T2"})
+    responses.post(stop, json={"success": True}, match=with_token("T2"))  # the same request again
+    responses.get(DETAIL, status=401, json=EXPIRED, match=with_token("T2"))  # and T2 expires too
+    responses.post(login, status=201, headers={"X-Subject-Token": "T3"})
+    responses.get(DETAIL, json=run_detail("CANCELED"), match=with_token("T3"))
+    client = codearts.CodeArtsClient(EP, PROJECT, codearts.credentials_from_env(dict(os.environ)))
+    assert client.get_run(PIPE, RUN)["status"] == "RUNNING"
+    assert client.stop_run(PIPE, RUN) == {"success": True}
+    assert client.get_run(PIPE, RUN)["status"] == "CANCELED"
+    assert len(responses.calls) == 8
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_a_token_refused_at_once_is_not_renewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    login = _password_token(monkeypatch, "T1")
+    responses.get(DETAIL, status=401, json=EXPIRED)
+    result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: CodeArts refused the token IAM had just issued (HTTP 401): check the user's permissions: "
+        f"The token must be updated. (401, GET {DETAIL})\n"
+    )
+    assert len([c for c in responses.calls if c.request.url == login]) == 1
+
+
+@responses.activate
+def test_a_static_token_refused_is_never_renewed() -> None:
+    responses.get(DETAIL, status=401, json=EXPIRED)
+    result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 1
+    assert "check CODEARTS_TOKEN or the access key pair" in result.stderr
+    assert len(responses.calls) == 1
