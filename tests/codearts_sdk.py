@@ -69,7 +69,7 @@ def _query_pairs(request: Request) -> List[Tuple[str, str]]:
 
 
 def assert_sent_as_sdk(request: Request, call: SdkCall) -> None:
-    """The request a fake received is the SDK's own construction of `call` (method, path, query and body)."""
+    """The request a fake received is the SDK's own construction of `call` (method, path, query, body, Content-Type)."""
     where = f"{call.operation}: {request.method} {request.path}"
     assert request.method == call.method, where
     assert unquote(request.path) == unquote(call.path), where
@@ -77,6 +77,8 @@ def assert_sent_as_sdk(request: Request, call: SdkCall) -> None:
     assert _query_pairs(request) == sorted(call.query), where
     sent = json.loads(request.body) if request.body else None
     assert sent == call.body, f"{where}: body {sent!r} is not the SDK's {call.body!r}"
+    # each *_http_info sets Content-Type, on a GET or a body-less POST too
+    assert request.headers.get("content-type") == call.content_type, f"{where}: Content-Type"
 
 
 def last(fake: Any, method: str, path_regex: str) -> Request:

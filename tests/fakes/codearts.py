@@ -716,7 +716,7 @@ class FakeCodeArts(FakeServer):
             },
         )
 
-    def _start(self, request: Request) -> Reply:
+    def _start(self, request: Request) -> Reply:  # noqa: PLR0911 - one reason each
         """run_pipeline: RunPipelineDTO {sources, description, variables, choose_jobs, choose_stages, …}."""
         body = request.json() or {}
         known = {"sources", "description", "variables", "choose_jobs", "choose_stages", "sub_hook", "execution_plan_id"}
@@ -734,10 +734,20 @@ class FakeCodeArts(FakeServer):
                 return _error(400, "DEVPIPE.00011001", "source params need git_type and git_url")
             if build.get("build_type") not in ("branch", "tag"):
                 return _error(400, "DEVPIPE.00011001", "build_params.build_type must be branch or tag")
+        pipeline = self.pipelines[request.params["pipeline"]]
+        known = {
+            "choose_stages": {definition_id(pipeline["id"], stage) for stage, _ in pipeline["stages"]},
+            "choose_jobs": {
+                definition_id(pipeline["id"], stage, job) for stage, jobs in pipeline["stages"] for job, _ in jobs
+            },
+        }
         for key in ("choose_jobs", "choose_stages"):
             chosen = body.get(key)
             if chosen is not None and (not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen)):
                 return _error(400, "DEVPIPE.00011001", f"{key} must be an array of IDs")
+            unknown_ids = sorted(set(chosen or []) - known[key])
+            if unknown_ids:  # strict where the reference is silent: an ID the definition does not have
+                return _error(400, "DEVPIPE.00011001", f"{key}: no such ID in the pipeline {unknown_ids}")
         run_id = self.new_run(request.params["pipeline"], body)
         return json_reply(200, {"pipeline_run_id": run_id})
 

@@ -68,6 +68,11 @@ TEMPLATE_FAILED = ("failed", "error")
 # RunPipelineDTOParams: what a run's code source may carry (build_params is set from --branch/--tag).
 _RUN_SOURCE_PARAMS = ("git_type", "alias", "codehub_id", "default_branch", "git_url", "endpoint_id")
 
+# The Content-Type each operation's `*_http_info` sets (huaweicloudsdkcore http_utils.select_header_content_type):
+# application/json;charset=UTF-8 for list_pipelines, list_pipeline_runs, run_pipeline, retry_pipeline_run,
+# show_pipeline_log and batch_show_pipelines_latest_status, application/json for the others.
+JSON_UTF8 = "application/json;charset=utf-8"
+
 PAGE_SIZE = 50  # pipelines and runs per list request
 LOG_PAGE_LINES = 500  # log lines per request, as the API reference's example asks for
 SDK_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -427,7 +432,9 @@ class CodeArtsClient:
         offset = 0
         while limit is None or len(items) < limit:
             size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
-            page = self._call("POST", path, json={**body, "offset": offset, "limit": size}) or {}
+            page = (
+                self._call("POST", path, json={**body, "offset": offset, "limit": size}, content_type=JSON_UTF8) or {}
+            )
             batch = page.get(key) or []
             items.extend(batch)
             offset += len(batch)
@@ -486,6 +493,7 @@ class CodeArtsClient:
             self._v5(f"/pipelines/{pipeline_id}/run"),
             once=True,
             json=body,
+            content_type=JSON_UTF8,
             messages={404: f"pipeline {pipeline_id} not found"},
         )
         if not isinstance(answer, dict) or not answer.get("pipeline_run_id"):
@@ -570,6 +578,7 @@ class CodeArtsClient:
                 "POST",
                 path,
                 json={"start_offset": start, "end_offset": end, "limit": LOG_PAGE_LINES, "sort": "asc"},
+                content_type=JSON_UTF8,
                 messages={404: f"no log for step {step_run_id} of job {job_run_id} in run {run_id}"},
             )
             page = page or {}
@@ -589,6 +598,7 @@ class CodeArtsClient:
             "PUT",
             self._v5(f"/pipelines/{pipeline_id}/pipeline-runs/{run_id}/retry"),
             once=True,
+            content_type=JSON_UTF8,
             messages={404: f"run {run_id} of pipeline {pipeline_id} not found"},
         )
         if isinstance(answer, dict) and answer.get("success") is False:
@@ -640,7 +650,7 @@ class CodeArtsClient:
     def latest_status(self, pipeline_ids: List[str]) -> List[Dict[str, Any]]:
         """Each pipeline's latest run (SDK batch_show_pipelines_latest_status: a list of IDs in, a list out)."""
         path = self._v5("/pipelines/status")
-        answer = self._call("POST", path, json=list(pipeline_ids), content_type="application/json;charset=UTF-8")
+        answer = self._call("POST", path, json=list(pipeline_ids), content_type=JSON_UTF8)
         return list(answer or [])
 
     def pipeline_named(self, name: str) -> Dict[str, Any]:
