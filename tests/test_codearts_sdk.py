@@ -304,3 +304,14 @@ def _fits(value: Any, model: str, extra: Any = ()) -> None:
             continue
         for element in item if kind.startswith("list[") else [item]:
             _fits(element, inner)
+
+
+def test_every_operation_the_fake_serves_has_its_sdk_comparison_here() -> None:
+    """A route added to the fake (its docstring names the SDK operation) needs a comparison in this file."""
+    import re
+
+    served = set(re.findall(r"^\s+(?:GET|POST|PUT)\s+\S+\s+([a-z]+(?:_[a-z]+)+)", fake_codearts.__doc__ or "", re.M))
+    assert len(served) == 15, sorted(served)
+    source = Path(__file__).read_text(encoding="utf-8")
+    compared = set(re.findall(r'(?:sdk_call\(\s*|\(True, |\(False, )"([a-z_]+)"', source))
+    assert served <= compared, f"no SDK comparison for {sorted(served - compared)}"
