@@ -23,7 +23,7 @@ from cirelay.codearts.client import (
     run_outcome,
     template_outcome,
 )
-from cirelay.errors import CirelayError, require
+from cirelay.errors import CirelayError, WaitInterrupted, require
 from cirelay.output import emit, log
 from cirelay.waiting import wait_for
 
@@ -116,8 +116,10 @@ def _wait_run(
             ceiling=poll_max,
             on_abandon=stop if cancel else None,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         show_last()
+        if isinstance(exc, WaitInterrupted):
+            exc.result = None  # shown, with the run's outputs
         raise
     except CirelayError as exc:
         if isinstance(exc.result, dict):  # the run ended badly or the deadline passed
