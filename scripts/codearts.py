@@ -1265,11 +1265,14 @@ class CodeArtsClient:
                 messages={404: f"no log for step {step_run_id} of job {job_run_id} in run {run_id}"},
             )
             page = page or {}
-            chunks.append(str(page.get("log") or ""))
             try:
                 next_start, next_end = int(page.get("start_offset") or 0), int(page.get("end_offset") or 0)
             except (TypeError, ValueError):
+                chunks.append(str(page.get("log") or ""))
                 break  # offsets we cannot send back: what we have is all we can read
+            if end and (next_start, next_end) == (start, end):
+                break  # the window we already have, handed back: nothing new, and never a line twice
+            chunks.append(str(page.get("log") or ""))
             if not page.get("has_more") or next_end <= end:
                 break  # done, or the API made no progress: stop rather than loop forever
             start, end = next_start, next_end

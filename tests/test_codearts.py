@@ -787,6 +787,26 @@ def test_run_logs_one_step_pages_as_documented() -> None:
 
 
 @responses.activate
+def test_run_logs_stops_when_the_offset_does_not_move() -> None:
+    call = responses.post(_log_url("J", "S"), json={"has_more": True, "end_offset": 0, "log": "x"})
+    result = invoke("run", "logs", "--pipeline-id", PIPE, "--run-id", RUN, "--job-run-id", "J", "--step-run-id", "S")
+    assert result.stdout == "x"
+    assert len(call.calls) == 1
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_run_logs_never_prints_a_page_twice() -> None:
+    url = _log_url("J", "S")
+    first = {"has_more": True, "start_offset": "6132", "end_offset": "6138", "log": "line1\n"}
+    responses.post(url, json=first)
+    responses.post(url, json=first)  # the same window handed back
+    result = invoke("run", "logs", "--pipeline-id", PIPE, "--run-id", RUN, "--job-run-id", "J", "--step-run-id", "S")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "line1\n"
+    assert len(responses.calls) == 2
+
+
+@responses.activate
 def test_run_logs_every_step_in_order() -> None:
     def job(jid: str, name: str, seq: int, steps: List[tuple], status: str = "COMPLETED") -> Dict[str, Any]:
         return {
