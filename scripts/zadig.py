@@ -310,7 +310,8 @@ def render_summary(
     if link is not None:
         text, url = link
         parts.append(f"[{md_cell(text)}]({url.replace(')', '%29').replace(' ', '%20')})\n")
-    facts = [(k, v) for k, v in summary.items() if v is not None and v != ""]
+    linked = link[1] if link is not None else None
+    facts = [(k, v) for k, v in summary.items() if v is not None and v != "" and v != linked]
     if facts:
         lines = []
         for key, value in facts:
