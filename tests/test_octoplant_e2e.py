@@ -14,16 +14,18 @@ from typing import Dict, Iterator, List
 import pytest
 
 from tests.conftest import SCRIPTS, clean_env, run_script
-from tests.fakes.octoplant import PASSWORD, OctoplantFake, env_for, make_server
+from tests.fakes.octoplant import CONTRACT_CHECKED, PASSWORD, OctoplantFake, env_for, make_server
 
 
 @pytest.fixture
 def fake() -> Iterator[OctoplantFake]:
+    assert CONTRACT_CHECKED, "install the test dependencies: the fake checks orders with jsonschema"
     server = make_server()
     server.steps = 1  # done at the first poll: no waiting unless a test asks for it
     server.start()
     yield server
     server.stop()
+    assert server.violations == [], "an order the contract does not allow was sent"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,7 @@ def tls_fake(tls_dir: Path) -> Iterator[OctoplantFake]:
     server.start()
     yield server
     server.stop()
+    assert server.violations == [], "an order the contract does not allow was sent"
 
 
 def env(server: OctoplantFake, **extra: str) -> Dict[str, str]:
@@ -126,7 +129,7 @@ def test_failed_order_exit_1_and_nothing_saved(fake: OctoplantFake, tmp_path: Pa
 @pytest.mark.parametrize(
     ("switches", "message"),
     [
-        ({"truncate_download": True}, "broke off after"),
+        ({"truncate_download": True, "download_length": True}, "broke off after"),
         ({"truncate_download": True, "chunked_download": True}, "is not a readable ZIP archive"),
         ({"corrupt_download": True}, "is damaged: member"),
     ],
@@ -262,6 +265,7 @@ def test_token_expiry_mid_wait_signs_in_again(fake: OctoplantFake, tmp_path: Pat
 
 def test_large_download_streams_with_progress(fake: OctoplantFake, tmp_path: Path) -> None:
     fake.download_size = 40 << 20
+    fake.download_length = True  # a proxy that buffers and sends the length: the real server streams chunked
     done = run_script("octoplant", "export", "-o", str(tmp_path / "big.zip"), env=env(fake))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
