@@ -1107,7 +1107,7 @@ class OctoplantClient:
                 continue
             if response.status_code == 401:
                 messages = {**(messages or {}), 401: _TOKEN_REFUSED}
-            else:
+            elif response.status_code < 500:  # past the server's token check (a 5xx may come from a proxy)
                 self._token_worked = True
             if response.status_code >= 400 and (check or response.status_code == 401):
                 try:
