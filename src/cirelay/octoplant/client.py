@@ -19,9 +19,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from cirelay.errors import CirelayError, InputError
+from cirelay.errors import CirelayError, InputError, WaitInterrupted
 from cirelay.http import RETRY_ATTEMPTS, decode_json, make_session, raise_for_status, redact
-from cirelay.output import log, mask
+from cirelay.output import log, mask, warn
 from cirelay.waiting import wait_for
 
 DEFAULT_CLIENT_ID = "public-api"
@@ -391,16 +391,13 @@ def _warn_missing(path: str, kinds: Sequence[str]) -> None:
     try:
         missing = kinds_missing(path, kinds)
     except Exception as exc:  # noqa: BLE001 - a check of what arrived must not lose a download that is fine
-        log(f"warning: could not read contents.json of the export ({exc}); not checked that every kind arrived")
+        warn(f"could not read contents.json of the export ({exc}); not checked that every kind arrived")
         return
     if missing is None:
-        log("warning: the export has no readable contents.json; not checked that every ordered kind arrived")
+        warn("the export has no readable contents.json; not checked that every ordered kind arrived")
         return
     for kind in missing:
-        log(
-            f"warning: the export has no {kind}: contents.json does not list it "
-            "(the server leaves out kinds it does not know)"
-        )
+        warn(f"the export has no {kind}: contents.json does not list it (the server leaves out kinds it does not know)")
 
 
 def _default_mode() -> int:
@@ -794,7 +791,12 @@ class OctoplantClient:
                 except CirelayError as exc:
                     log(f"could not cancel export order {name}: {exc.message}")
             raise KeyboardInterrupt
-        finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout)
+        try:
+            finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout)
+        except WaitInterrupted as exc:
+            if exc.result is None:  # stopped during the first poll: the order as ordered is the last state seen
+                raise WaitInterrupted(order, cancelled=exc.cancelled)
+            raise
         try:
             return self.download(name, path, order=finished, kinds=list(contents))
         except CirelayError as exc:
