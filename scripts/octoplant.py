@@ -861,7 +861,6 @@ DEFAULT_CLIENT_ID = "public-api"
 # (octoplant "How to use the Export API", section Authorization). Still never printed.
 DEFAULT_CLIENT_SECRET = "ff99971a-f8c3-4d21-5345-f7cb021b4b54"  # noqa: S105
 
-
 STATE_PENDING = "STATE_PENDING"
 STATE_RUNNING = "STATE_RUNNING"
 STATE_SUCCEEDED = "STATE_SUCCEEDED"
