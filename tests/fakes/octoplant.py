@@ -418,6 +418,7 @@ class OctoplantFake(FakeServer):
 
     # -- auth
     def _token(self, req: Request) -> Reply:
+        # swagger /v1/oauth2/token post (OIDC_Token): 200 TokenResponse (an open object), default google.rpc.Status.
         form = req.form()
         if form.get("grant_type") != "password":
             return status_reply(3, "unsupported grant_type: use password")
@@ -445,6 +446,7 @@ class OctoplantFake(FakeServer):
 
     # -- orders
     def _create(self, req: Request) -> Reply:
+        # swagger /v1/order post (Export_RunExport): body RunExportRequest (required exportContents), 200 Operation.
         denied = self._denied(req)
         if denied:
             return denied
@@ -462,9 +464,9 @@ class OctoplantFake(FakeServer):
             return status_reply(3, "exportContents names no export the server knows")
         name = str(uuid.uuid4())
         picked_up = not (self.never_picked_up or self.unspecified_polls > 0)
-        order = {
+        order = {  # swagger octoplant.exportapi.v1.Operation, every field present (EmitUnpopulated)
             "name": name,
-            "metadata": {
+            "metadata": {  # swagger octoplant.exportapi.v1.ExportState; int64 counts as strings
                 "name": name,
                 "systemId": self.system_id,
                 "licenseSerialNumber": "",
@@ -516,7 +518,7 @@ class OctoplantFake(FakeServer):
             order.update(done=True, error=grpc_error(13, f"export of {kinds[0]} failed: database connection lost"))
             meta.update(state="STATE_FAILED", currentSubProcess="")
         else:
-            order.update(done=True, response={"name": order["name"]})
+            order.update(done=True, response={"name": order["name"]})  # swagger RunExportResponse {name}
             meta.update(
                 state="STATE_SUCCEEDED",
                 currentSubProcess="",
@@ -535,6 +537,7 @@ class OctoplantFake(FakeServer):
         return entry, None
 
     def _get(self, req: Request) -> Reply:
+        # swagger /v1/order/{name} get (Export_GetOperation): 200 Operation, default google.rpc.Status.
         entry, error = self._entry(req)
         if error or entry is None:
             return error or json_reply(500, {})
@@ -542,6 +545,7 @@ class OctoplantFake(FakeServer):
             return json_reply(200, copy.deepcopy(self._advance(entry)))
 
     def _cancel(self, req: Request) -> Reply:
+        # swagger /v1/order/{name}/cancel post (Export_CancelExport): 200 an object without properties.
         entry, error = self._entry(req)
         if error or entry is None:
             return error or json_reply(500, {})
@@ -553,6 +557,8 @@ class OctoplantFake(FakeServer):
         return json_reply(200, {})
 
     def _download(self, req: Request) -> Reply:
+        # swagger /v1/order/{name}/download get (Export_DownloadExport): 200 "Free form byte stream" (a server
+        # stream), default google.rpc.Status; see the module docstring for how grpc-gateway sends its errors.
         entry, error = self._entry(req)
         if error or entry is None:
             return error or json_reply(500, {})
