@@ -21,6 +21,9 @@ def fake() -> Iterator[fakeport.PortFake]:
         yield server
     finally:
         server.stop()
+    # Every request the script made fits Port's published contract (tests/contracts/port-openapi.json),
+    # and so does every reply the fake made.
+    assert server.violations == []
 
 
 @pytest.fixture
