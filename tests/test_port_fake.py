@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any, Dict, Iterator
 
+import jsonschema  # noqa: F401 - the fake checks nothing without it: fail here rather than pass unchecked
 import pytest
 import requests
 
@@ -33,6 +34,12 @@ def token(fake: fakeport.PortFake) -> str:
 def call(fake: fakeport.PortFake, method: str, path: str, **kwargs: Any) -> requests.Response:
     headers = {"Authorization": f"Bearer {token(fake)}"}
     return requests.request(method, f"{fake.url}{path}", headers=headers, timeout=10, **kwargs)
+
+
+def test_the_contract_is_checked() -> None:
+    from tests.fakes import port_contract
+
+    assert port_contract.CAN_CHECK
 
 
 def test_every_operation_of_the_contract_has_a_route(fake: fakeport.PortFake) -> None:

@@ -77,7 +77,7 @@ CLIENT_ID = "cirelay-demo-client"
 CLIENT_SECRET = "cirelay-demo-secret-7Qx9"  # the fake's own; tests assert it never shows in output
 MAX_BODY = 1024 * 1024
 SEEDED_RUN = "r_QOz6WoOB1Q2lmhZZ"
-STRICT = False  # phase 1: the shipped client predates the contract; see `strict` above
+STRICT = True
 # The fields an entity reply may carry: the spec's entity schema has additionalProperties false.
 ENTITY_FIELDS = ("identifier", "title", "icon", "team", "properties", "relations")
 # Meta-properties a blueprint search's include/exclude names with a `$` (docs "Search & query": $identifier,
@@ -412,6 +412,14 @@ class PortFake(FakeServer):
 
         def register(handler: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
             def run(request: Request) -> Optional[Reply]:
+                line = f"{request.method} {request.path}"
+                hold = self._hold
+                if hold is not None and hold.search(line):  # held before the token is checked: it may expire
+                    with self._state:
+                        self.holding += 1
+                    self._released.wait(60)
+                    with self._state:
+                        self.holding -= 1
                 if auth:
                     refused = self._authorized(request)
                     if refused is not None:
@@ -427,14 +435,6 @@ class PortFake(FakeServer):
                         "invalid_request",
                         "The json provided does not match the route's schema: " + "; ".join(problems),
                     )
-                line = f"{request.method} {request.path}"
-                hold = self._hold
-                if hold is not None and hold.search(line):
-                    with self._state:
-                        self.holding += 1
-                    self._released.wait(60)
-                    with self._state:
-                        self.holding -= 1
                 with self._state:
                     reply = handler(request)
                 lost, status = self._lose(line)
