@@ -48,6 +48,7 @@ Switches beyond the base ones (fail_next, drop_next, latency):
 - `hold(match)` / `release()`: matching requests wait (already checked, not yet applied) until released;
   `holding` counts those waiting;
 - `reject_identifiers`: bulk/upsert refuse those entities with 422; `max_body` lowers the 413 threshold;
+- `check_contract = False`: skip the jsonschema checks (the benchmark, which times the client, not the fake);
 - `strict = False`: tolerate what the pre-contract client did (no delete_dependents, no version=v2,
   entity-JSON paths in a blueprint search's include, identifiers outside Port's pattern in a bulk body).
 
@@ -234,6 +235,7 @@ class PortFake(FakeServer):
         self.client_secret = client_secret
         self.token_ttl = token_ttl
         self.strict = STRICT if strict is None else strict
+        self.check_contract = True  # the bench turns it off: jsonschema's time is the fake's, not Port's latency
         self.tokens: Dict[str, float] = {}  # token -> monotonic expiry
         self.token_uses: Optional[int] = None
         self.refuse_tokens = False
@@ -425,7 +427,11 @@ class PortFake(FakeServer):
                     if refused is not None:
                         return refused
                 params = {k: unquote(v) for k, v in request.params.items()}
-                problems = contract().check_request(operation, params, request.query, request.body)
+                problems = (
+                    contract().check_request(operation, params, request.query, request.body)
+                    if self.check_contract
+                    else []
+                )
                 problems = [p for p in problems if not self._tolerated(p)]
                 if problems:
                     with self._state:
@@ -440,7 +446,7 @@ class PortFake(FakeServer):
                 lost, status = self._lose(line)
                 if lost:
                     return None if status is None else Reply(status, GATEWAY_502, {"Content-Type": "text/html"})
-                if isinstance(reply.body, (dict, list)) and not reply.headers.get("x-fake-v1"):
+                if self.check_contract and isinstance(reply.body, (dict, list)) and not reply.headers.get("x-fake-v1"):
                     wrong = contract().check_reply(operation, reply.status, reply.body)
                     if wrong:
                         with self._state:
