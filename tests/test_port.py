@@ -8,6 +8,7 @@ import stat
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
@@ -15,6 +16,7 @@ from click.testing import Result
 from responses import matchers, registries
 
 from tests.conftest import cli_runner, github_outputs, load_script
+from tests.fakes import port as fakeport
 
 port = load_script("port")
 
@@ -39,16 +41,39 @@ def ci_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def fits_the_contract(calls: Any) -> None:
+    """Every request the client sent fits Port's published spec (tests/contracts/port-openapi.json)."""
+    contract = fakeport.contract()
+    problems = []
+    for call in calls:
+        url = urlsplit(call.request.url)
+        if not url.path.startswith("/v1/"):
+            continue
+        found = contract.match(call.request.method, url.path)
+        if found is None:
+            problems.append(f"{call.request.method} {url.path} is no operation of the contract")
+            continue
+        operation, params = found
+        body = call.request.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        query = parse_qs(url.query, keep_blank_values=True)
+        params = {k: unquote(v) for k, v in params.items()}
+        problems += contract.check_request(operation, params, query, body)
+    assert problems == []
+
+
 @pytest.fixture
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
+        fits_the_contract(rsps.calls)
 
 
 @pytest.fixture
 def ordered() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True, registry=registries.OrderedRegistry) as rsps:
         yield rsps
+        fits_the_contract(rsps.calls)
 
 
 def invoke(*args: str, input: Optional[str] = None, env: Optional[Dict[str, Optional[str]]] = None) -> Result:
