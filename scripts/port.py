@@ -729,8 +729,8 @@ class RateLimiter:
         with self._lock:
             self._resume_at = max(self._resume_at, min(until, now + _max_wait()))
 
-    def until_429(self, headers: Any, attempt: int) -> float:
-        """Seconds to wait after a 429: Retry-After when given, else until x-ratelimit-reset, else backoff."""
+    def after_429(self, headers: Any, attempt: int) -> None:
+        """Hold requests after a 429: for Retry-After when given, else until x-ratelimit-reset, else a backoff."""
         now = time.time()
         wait: Optional[float] = None
         retry_after = headers.get("Retry-After")
@@ -747,7 +747,6 @@ class RateLimiter:
         wait = max(0.05, min(wait, _max_wait()))
         with self._lock:
             self._resume_at = max(self._resume_at, now + wait)
-        return wait
 
     def pause(self, why: str) -> None:
         """Wait until the window resets (one progress line per wait); raise _NotSent when the run is stopping."""
@@ -755,7 +754,7 @@ class RateLimiter:
             delay = self._resume_at - time.time()
             if delay <= 0:
                 return
-            if self._resume_at > self._told_until:
+            if self._resume_at > self._told_until + 1.0:
                 self._told_until = self._resume_at
                 log(f"Port's rate limit {why}: waiting {delay:.1f} s for the window to reset")
                 self.waited += delay
@@ -916,9 +915,8 @@ class PortClient:
             self.limiter.note(response.headers)
             if response.status_code == 429 and limited < RATE_LIMIT_RETRIES:
                 limited += 1
-                wait = self.limiter.until_429(response.headers, limited)
+                self.limiter.after_429(response.headers, limited)
                 self.limiter.pause(f"answered 429 ({method} {path})")
-                del wait
                 continue
             try:
                 body = self._checked(response, messages)
@@ -1370,6 +1368,24 @@ class PortClient:
             if exc.status == 422:
                 raise self._finished_or_message(run_id, exc)
             raise
+
+    def update_run_with_log(self, run_id: str, changes: Dict[str, Any], message: str) -> Dict[str, Any]:
+        """The log line first, then the change (a finished run takes no more lines), as one step.
+
+        A re-run of a step whose line and change both went through finds the run finished: when the run
+        shows every change and the line, that is done, not an error.
+        """
+        try:
+            self.add_run_log(run_id, message)
+        except CirelayError as exc:
+            if exc.status != 422 or not changes:
+                raise
+            current = self.get_run(run_id)
+            if not (_run_has(current, changes) and self._logged(run_id, message, 0.0) is not None):
+                raise
+            log("the run already shows this line and these changes: nothing left to do")
+            return current
+        return self.update_run(run_id, changes) if changes else self.get_run(run_id)
 
     def add_run_log(
         self,
@@ -2029,6 +2045,9 @@ _CONCURRENCY = click.option(
 def _finish_bulk(result: Dict[str, Any], done_key: str, verb: str, total: int, where: str) -> None:
     """Print a bulk result (and write the outputs), then exit 130 if it was stopped, 1 if anything failed."""
     interrupted = result.pop("interrupted", False)
+    if interrupted:  # a third signal must not cut the account in half: it is printed whole
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     failed, skipped = result["failed"], result["not_attempted"]
     log(
         f"{verb} {len(result[done_key])} of {total} entities {where}; {len(failed)} failed"
@@ -2299,8 +2318,9 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
             "nothing to update: give --status, --status-label, --link, --summary, --external-run-id or --log"
         )
     if log_message is not None:
-        client.add_run_log(the_id, log_message)  # first: a finished run takes no more log lines
-    result = client.update_run(the_id, changes) if changes else client.get_run(the_id)
+        result = client.update_run_with_log(the_id, changes, log_message)
+    else:
+        result = client.update_run(the_id, changes)
     emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": result.get("status")})
 
 

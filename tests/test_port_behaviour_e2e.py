@@ -80,10 +80,11 @@ def test_official_hosts_are_the_defaults() -> None:
 # -- 2. rate limits -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("reset", ["epoch", "seconds"])  # the issue saw epoch seconds, the docs say seconds left
 def test_bulk_through_a_rate_limit_window_loses_nothing_and_says_it_waited(
-    fake: fakeport.PortFake, env: Dict[str, str], tmp_path: Path
+    fake: fakeport.PortFake, env: Dict[str, str], tmp_path: Path, reset: str
 ) -> None:
-    fake.rate_limit(6, 2)  # 6 requests per 2 s window; 200 entities need 10 bulk requests + a token
+    fake.rate_limit(6, 2, reset=reset)  # 6 requests per 2 s window; 200 entities need 10 bulk requests + a token
     items = entities(200)
     done = port(env, "entity", "bulk-upsert", "-b", "microservice", "--file", str(ndjson(tmp_path / "e", items)))
     assert done.returncode == 0, done.stderr
@@ -249,6 +250,19 @@ def test_bulk_delete_lost_answer_is_read_back(fake: fakeport.PortFake, env: Dict
     assert json.loads(done.stdout) == {"deleted": ["payments", "checkout"], "failed": [], "not_attempted": []}
 
 
+def test_bulk_delete_whose_answers_stay_lost_is_read_back(fake: fakeport.PortFake, env: Dict[str, str]) -> None:
+    # 502 to every attempt urllib3 makes, the last one after applying: one search says what is gone.
+    fake.lose_answer_next(1, match="bulk/entities/delete")
+    fake.fail_next(4, 502, "<html>502</html>", match="bulk/entities/delete")
+    done = port(env, "entity", "delete", "-b", "microservice", "-i", "payments", "-i", "checkout", "-i", "ghost")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["deleted"] == ["payments", "checkout", "ghost"]  # absent, all three (ghost never existed)
+    assert result["failed"] == [] and result["not_attempted"] == []
+    assert "a read shows what is gone" in done.stderr
+    assert len(fake.seen("POST", f"{MICRO}/search")) == 1
+
+
 # -- 8. bulk upsert across blueprints ----------------------------------------------------------
 
 
@@ -301,6 +315,16 @@ def test_run_update_with_log_sends_the_line_before_the_status(fake: fakeport.Por
     assert [e["message"] for e in fake.run_logs[fakeport.SEEDED_RUN]] == ["deployed 1.4.2"]
     order = [r.method for r in fake.requests if r.path.startswith("/v1/actions/runs/")]
     assert order == ["POST", "PATCH"]
+
+
+def test_rerun_of_a_finished_update_with_log_is_done(fake: fakeport.PortFake, env: Dict[str, str]) -> None:
+    args = ("run", "update", fakeport.SEEDED_RUN, "--status", "SUCCESS", "--log", "deployed 1.4.2")
+    assert port(env, *args).returncode == 0
+    done = port(env, *args)  # the step is re-run: both already went through
+    assert done.returncode == 0, done.stderr
+    assert "nothing left to do" in done.stderr
+    assert [e["message"] for e in fake.run_logs[fakeport.SEEDED_RUN]] == ["deployed 1.4.2"]
+    assert port(env, "run", "update", fakeport.SEEDED_RUN, "--status", "FAILURE", "--log", "x").returncode == 1
 
 
 # -- 11. X-Trace-Id ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -301,6 +302,9 @@ _CONCURRENCY = click.option(
 def _finish_bulk(result: Dict[str, Any], done_key: str, verb: str, total: int, where: str) -> None:
     """Print a bulk result (and write the outputs), then exit 130 if it was stopped, 1 if anything failed."""
     interrupted = result.pop("interrupted", False)
+    if interrupted:  # a third signal must not cut the account in half: it is printed whole
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     failed, skipped = result["failed"], result["not_attempted"]
     log(
         f"{verb} {len(result[done_key])} of {total} entities {where}; {len(failed)} failed"
@@ -571,8 +575,9 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
             "nothing to update: give --status, --status-label, --link, --summary, --external-run-id or --log"
         )
     if log_message is not None:
-        client.add_run_log(the_id, log_message)  # first: a finished run takes no more log lines
-    result = client.update_run(the_id, changes) if changes else client.get_run(the_id)
+        result = client.update_run_with_log(the_id, changes, log_message)
+    else:
+        result = client.update_run(the_id, changes)
     emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": result.get("status")})
 
 
