@@ -31,7 +31,6 @@ MICRO = "/v1/blueprints/microservice/entities"
 @pytest.fixture
 def fake() -> Iterator[fakeport.PortFake]:
     server = fakeport.make_server()
-    server.strict = True
     server.start()
     try:
         yield server

@@ -16,7 +16,6 @@ from tests.fakes import port as fakeport
 @pytest.fixture
 def fake() -> Iterator[fakeport.PortFake]:
     server = fakeport.make_server()
-    server.strict = True
     server.start()
     try:
         yield server

@@ -45,12 +45,11 @@ Switches beyond the base ones (fail_next, drop_next, latency):
 - `refuse_tokens = True`: new tokens are refused on their first use (bad credentials for this org);
 - `lose_answer_next(n, match, status=502)`: apply the next n matching requests, then answer a gateway
   502 (or drop the connection with status=None) instead of Port's answer;
-- `hold(match)` / `release()`: matching requests wait (already checked, not yet applied) until released;
+- `hold(match)` / `release()`: matching requests wait (before their token is checked, so it may expire
+  meanwhile, and before they are applied) until released;
   `holding` counts those waiting;
 - `reject_identifiers`: bulk/upsert refuse those entities with 422; `max_body` lowers the 413 threshold;
 - `check_contract = False`: skip the jsonschema checks (the benchmark, which times the client, not the fake);
-- `strict = False`: tolerate what the pre-contract client did (no delete_dependents, no version=v2,
-  entity-JSON paths in a blueprint search's include, identifiers outside Port's pattern in a bulk body).
 
 `issued` lists every token handed out; `timings` records (method, path, start, end) of every request
 (for the benchmark); `traces` records (method, path, status, X-Trace-Id) of every reply.
@@ -78,7 +77,6 @@ CLIENT_ID = "cirelay-demo-client"
 CLIENT_SECRET = "cirelay-demo-secret-7Qx9"  # the fake's own; tests assert it never shows in output
 MAX_BODY = 1024 * 1024
 SEEDED_RUN = "r_QOz6WoOB1Q2lmhZZ"
-STRICT = True
 # The fields an entity reply may carry: the spec's entity schema has additionalProperties false.
 ENTITY_FIELDS = ("identifier", "title", "icon", "team", "properties", "relations")
 # Meta-properties a blueprint search's include/exclude names with a `$` (docs "Search & query": $identifier,
@@ -228,13 +226,11 @@ class PortFake(FakeServer):
         client_id: str = CLIENT_ID,
         client_secret: str = CLIENT_SECRET,
         token_ttl: int = 3600,
-        strict: Optional[bool] = None,
     ) -> None:
         super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl = token_ttl
-        self.strict = STRICT if strict is None else strict
         self.check_contract = True  # the bench turns it off: jsonschema's time is the fake's, not Port's latency
         self.tokens: Dict[str, float] = {}  # token -> monotonic expiry
         self.token_uses: Optional[int] = None
@@ -392,12 +388,6 @@ class PortFake(FakeServer):
             return _error(413, "request_too_large", "Request body is too large (limit is 1MiB)")
         return None
 
-    def _tolerated(self, problem: str) -> bool:
-        """What the pre-contract client sent, let through while `strict` is off."""
-        if self.strict:
-            return False
-        return "'delete_dependents'" in problem or ("['entities']" in problem and "['identifier']" in problem)
-
     def _lose(self, line: str) -> Tuple[bool, Optional[int]]:
         with self._state:
             for loss in self._losses:
@@ -432,7 +422,6 @@ class PortFake(FakeServer):
                     if self.check_contract
                     else []
                 )
-                problems = [p for p in problems if not self._tolerated(p)]
                 if problems:
                     with self._state:
                         self.violations.extend(f"{request.method} {request.path}: {p}" for p in problems)
@@ -601,7 +590,7 @@ class PortFake(FakeServer):
             limit = int(body.get("limit", 200))
             include, exclude = body.get("include") or [], body.get("exclude") or []
             for name in [*include, *exclude]:
-                if self.strict and name.startswith("$") and name[1:] not in META_PROPERTIES:
+                if name.startswith("$") and name[1:] not in META_PROPERTIES:
                     return _error(422, "invalid_request", f'"{name}" is not a meta-property')
             try:
                 found = [e for _, e in sorted(self.entities[bp].items()) if matches(e, body.get("query") or {})]
@@ -609,8 +598,8 @@ class PortFake(FakeServer):
                 return _error(422, "invalid_request", str(exc))
             start = int(body.get("from") or 0)
             page = found[start : start + limit]
-            select = _select_identifiers if self.strict else _select_paths
-            reply: Dict[str, Any] = {"ok": True, "entities": [entity_out(select(e, include, exclude)) for e in page]}
+            selected = [entity_out(_select_identifiers(e, include, exclude)) for e in page]
+            reply: Dict[str, Any] = {"ok": True, "entities": selected}
             if start + limit < len(found):
                 reply["next"] = str(start + limit)
             return json_reply(200, reply)
@@ -686,7 +675,7 @@ class PortFake(FakeServer):
 
         def versioned(request: Request, body: Dict[str, Any]) -> Reply:
             v2 = request.arg("version") == "v2"
-            if not v2 and self.strict:
+            if not v2:
                 self.violations.append(f"{request.method} {request.path} without version=v2 (Port: 'Please use v2')")
             reply = json_reply(200, body)
             if not v2:
