@@ -10,7 +10,7 @@ import click
 
 from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, wait_options
-from cirelay.errors import CirelayError, require
+from cirelay.errors import CirelayError, WaitInterrupted, require
 from cirelay.output import emit, log
 from cirelay.waiting import wait_for
 from cirelay.zadig.client import (
@@ -169,6 +169,12 @@ def follow(
             ceiling=poll_max,
             on_abandon=cancel if cancel_on_timeout else None,
         )
+    except WaitInterrupted as stop:  # stopped: still show where the task was (after the cancel, if one)
+        state = read_after_cancel(task) if stop.cancelled else None
+        if state is not None or stop.result is not None:
+            finish(state if state is not None else stop.result, task)
+        stop.result = None
+        raise
     except CirelayError as exc:
         if exc.result is None:  # the API failed while polling: nothing final to show
             raise
