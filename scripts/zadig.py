@@ -311,7 +311,7 @@ def render_summary(
         text, url = link
         parts.append(f"[{md_cell(text)}]({url.replace(')', '%29').replace(' ', '%20')})\n")
     linked = link[1] if link is not None else None
-    facts = [(k, v) for k, v in summary.items() if v is not None and v != "" and v != linked]
+    facts = [(k, v) for k, v in summary.items() if v is not None and v not in ("", linked)]
     if facts:
         lines = []
         for key, value in facts:
