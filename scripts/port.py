@@ -5,9 +5,11 @@
 #   src/cirelay/errors.py
 #   src/cirelay/output.py
 #   src/cirelay/cli.py
+#   src/cirelay/port/bulk.py
+#   src/cirelay/port/common.py
+#   src/cirelay/port/ci_report.py
 #   src/cirelay/http.py
 #   src/cirelay/port/client.py
-#   src/cirelay/port/ci_report.py
 #   src/cirelay/port/cli.py
 """cirelay-port: talk to Port (port.io) from a CI job.
 
@@ -619,6 +621,741 @@ class CirelayGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
 
 
+# --- src/cirelay/port/bulk.py ----------------------------------------
+
+BULK_MAX_ENTITIES = 20  # Port's limit per /entities/bulk request
+BULK_MAX_BYTES = 1024 * 1024  # Port answers 413 above 1 MiB per request body
+PROGRESS_EVERY = 10.0  # seconds: a bulk run says how far it got at least this often ...
+PROGRESS_STEP = 0.1  # ... or at each further tenth of its inputs, whichever comes first; never more often
+STOP_GRACE = 10.0  # seconds the batches in flight get to finish after SIGTERM/SIGINT
+# The spec's identifier pattern ^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$ (\p{L}: any letter; \w adds only _ and digits).
+_IDENTIFIER = re.compile(r"[\w@.+:\\/=-]+")  # with fullmatch, and never "." or ".."
+
+
+class _NotSent(Exception):
+    """A request given up before it was sent (the bulk run is stopping)."""
+
+
+_NOT_SENT: Dict[str, Any] = {"error": "not_sent"}  # marker: the batch was never sent
+
+
+def _indexes(batch: Any) -> List[int]:
+    return [item[0] for item in (batch[1] if isinstance(batch, tuple) else batch)]
+
+
+def _items(batch: Any) -> List[Tuple[int, str]]:
+    return [(item[0], item[1]) for item in (batch[1] if isinstance(batch, tuple) else batch)]
+
+
+def _failure(index: int, identifier: Optional[str], error: str, message: str) -> Dict[str, Any]:
+    return {"index": index, "identifier": identifier, "error": error, "message": message}
+
+
+def _bulk_size(encoded: List[bytes]) -> int:
+    """Bytes of {"entities":[…]} holding these already-encoded entities."""
+    return len(b'{"entities":[]}') + sum(len(e) for e in encoded) + max(0, len(encoded) - 1)
+
+
+def _map_bulk_result(batch: List[Tuple[int, str, bytes]], body: Any) -> Dict[int, Optional[Dict[str, Any]]]:
+    """Map a 200/207 body's per-batch indexes back to input indexes; unreported entities fail."""
+    done: Dict[int, Optional[Dict[str, Any]]] = {}
+    body = body if isinstance(body, dict) else {}
+
+    def position(item: Any) -> Optional[int]:
+        if not isinstance(item, dict):
+            return None
+        at = item.get("index")
+        if isinstance(at, int) and 0 <= at < len(batch) and batch[at][0] not in done:
+            return at
+        for at, (index, identifier, _) in enumerate(batch):  # no usable index: match the identifier
+            if index not in done and identifier == str(item.get("identifier")):
+                return at
+        return None
+
+    for item in body.get("entities") or []:
+        at = position(item)
+        if at is not None:
+            done[batch[at][0]] = None
+    for item in body.get("errors") or []:
+        at = position(item)
+        if at is not None:
+            index, identifier, _ = batch[at]
+            error = str(item.get("error") or f"http_{item.get('statusCode')}")
+            done[index] = _failure(index, identifier, error, str(item.get("message") or error))
+    for index, identifier, _ in batch:
+        if index not in done:
+            done[index] = _failure(index, identifier, "unreported", "Port's reply did not mention this entity")
+    return done
+
+
+def plan_upsert_batches(
+    blueprint: Optional[str], entities: List[Dict[str, Any]]
+) -> Tuple[List[Tuple[str, List[Tuple[int, str, bytes]]]], Dict[int, Optional[Dict[str, Any]]]]:
+    """Entities packed into bulk requests (per blueprint, at most 20 / 1 MiB each, in input order).
+
+    An entity's own "blueprint" field wins over `blueprint`. Returns the batches, each (blueprint,
+    [(input index, identifier, encoded entity)]), and the inputs failed here without being sent.
+    """
+    outcomes: Dict[int, Optional[Dict[str, Any]]] = {}  # input index -> None (upserted) or failure
+    batches: List[Tuple[str, List[Tuple[int, str, bytes]]]] = []
+    current: Dict[str, List[Tuple[int, str, bytes]]] = {}
+    for index, entity in enumerate(entities):
+        identifier = str(entity.get("identifier"))
+        target = entity.get("blueprint") or blueprint
+        if not isinstance(target, str) or not target:
+            raise InputError(f'item {index + 1} of the entities names no blueprint: give -b or a "blueprint" field')
+        body = {k: v for k, v in entity.items() if k != "blueprint"}
+        encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if not _IDENTIFIER.fullmatch(identifier) or identifier in (".", ".."):
+            # Port's request schema refuses the whole request for one such identifier: keep it out.
+            outcomes[index] = _failure(
+                index,
+                identifier,
+                "invalid_request",
+                f"identifier {identifier!r} is not a Port identifier (letters, digits and @_.+:\\/=- only)",
+            )
+            continue
+        if _bulk_size([encoded]) > BULK_MAX_BYTES:
+            outcomes[index] = _failure(
+                index, identifier, "too_large", f"the entity is {len(encoded)} bytes; Port takes at most 1 MiB"
+            )
+            continue
+        batch = current.setdefault(target, [])
+        if batch and (
+            len(batch) >= BULK_MAX_ENTITIES or _bulk_size([c[2] for c in batch] + [encoded]) > BULK_MAX_BYTES
+        ):
+            batches.append((target, batch))
+            batch = current[target] = []
+        batch.append((index, identifier, encoded))
+    batches.extend((bp, batch) for bp, batch in current.items() if batch)
+    batches.sort(key=lambda b: b[1][0][0])  # input order
+    return batches, outcomes
+
+
+class Progress:
+    """'upserted 400/1000 entities (40 %)' on stderr, at most once per tenth of the inputs or per 10 s.
+
+    Quiet for a run of one request; the last line is left to the result.
+    """
+
+    def __init__(self, total: int, batches: int, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.what, self.clock = total, what, clock
+        self.quiet = batches < 2 or total == 0
+        self.done = 0
+        self.shown_at = clock()
+        self.next_step = PROGRESS_STEP
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.quiet or self.done >= self.total:
+            return
+        now = self.clock()
+        if self.done / self.total >= self.next_step or now - self.shown_at >= PROGRESS_EVERY:
+            log(f"{self.what} {self.done}/{self.total} entities ({100 * self.done // self.total} %)")
+            self.shown_at = now
+            while self.next_step <= self.done / self.total:
+                self.next_step += PROGRESS_STEP
+
+
+def run_batches(
+    batches: List[Any],
+    send: Callable[[Any], Dict[int, Optional[Dict[str, Any]]]],
+    concurrency: int,
+    stopping: threading.Event,
+    what: str = "entities",
+) -> Tuple[Dict[int, Optional[Dict[str, Any]]], List[int], bool]:
+    """Send batches, at most `concurrency` in flight; on SIGTERM/SIGINT send no more.
+
+    The batches in flight get STOP_GRACE seconds to finish (a second signal stops at once); what
+    they do not finish in time is failed as 'interrupted' (sent, answer not seen). Returns the
+    outcomes, the input indexes never sent, and whether the run was stopped.
+    """
+    outcomes: Dict[int, Optional[Dict[str, Any]]] = {}
+    finished: queue.Queue[Tuple[int, Any]] = queue.Queue()
+    in_flight: Dict[int, Any] = {}
+    pending = list(enumerate(batches))
+    pending.reverse()
+    interrupted = False
+    progress = Progress(sum(len(_indexes(b)) for b in batches), len(batches), what)
+
+    def work(number: int, batch: Any) -> None:
+        try:
+            finished.put((number, send(batch)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            finished.put((number, exc))
+
+    def collect(number: int, result: Any) -> None:
+        batch = in_flight.pop(number)
+        progress.add(len(_indexes(batch)))
+        if isinstance(result, _NotSent):
+            for index in _indexes(batch):
+                outcomes.setdefault(index, _NOT_SENT)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            outcomes.update(result)
+
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < max(1, concurrency):
+                number, batch = pending.pop()
+                in_flight[number] = batch
+                threading.Thread(target=work, args=(number, batch), daemon=True).start()
+            collect(*finished.get())
+    except KeyboardInterrupt:
+        interrupted = True
+        stopping.set()
+        count = sum(len(_indexes(b)) for b in in_flight.values())
+        if in_flight:
+            log(
+                f"stopping: {len(in_flight)} batch(es) of {count} entities in flight get up to "
+                f"{STOP_GRACE:g} s to finish (a second signal stops at once); nothing more is sent"
+            )
+        else:
+            log("stopping: nothing more is sent")
+        deadline = time.monotonic() + STOP_GRACE
+        try:
+            while in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    collect(*finished.get(timeout=left))
+                except queue.Empty:
+                    break
+        except KeyboardInterrupt:
+            log("second signal: stopping at once")
+        for batch in in_flight.values():
+            for index, identifier in _items(batch):
+                outcomes[index] = _failure(
+                    index, identifier, "interrupted", "sent to Port, but the run stopped before its answer came"
+                )
+    not_attempted = [i for b in batches for i in _indexes(b) if outcomes.get(i, _NOT_SENT) is _NOT_SENT]
+    for index in not_attempted:
+        outcomes.pop(index, None)
+    return outcomes, not_attempted, interrupted
+
+
+# --- src/cirelay/port/common.py ----------------------------------------
+
+# The official API hosts (docs.port.io "Port API": EU and US; the security page allow-lists only these).
+REGION_URLS = {"eu": "https://api.port.io", "us": "https://api.us.port.io"}
+DEFAULT_BASE_URL = REGION_URLS["eu"]
+TOKEN_MARGIN = 300.0  # seconds: a cached token is dropped this long before Port says it expires
+BULK_DELETE_MAX = 100  # identifiers per /bulk/entities/delete request (spec: entities maxItems 100)
+DEFAULT_MAX_WAIT = 120.0  # seconds: the longest wait for a rate-limit window (CIRELAY_MAX_WAIT)
+RATE_LIMIT_RETRIES = 8  # 429s of one request waited out before giving up
+LOG_MATCH_SKEW = 120.0  # seconds of clock skew allowed when a lost log line is looked for in the run's log
+SEARCH_PAGE_SIZE = 200  # entities per page of a blueprint search
+LOGS_PAGE_SIZE = 50  # the most GET /actions/runs/{id}/logs returns per page
+CI_STATUSES = ("running", "success", "failure")
+RUN_STATUSES = ("SUCCESS", "FAILURE")
+_IDENTIFIER_UNSAFE = re.compile(r"[^A-Za-z0-9@_.+:/=-]+")  # Port identifiers allow only these
+# Entity fields a search names with a $ (docs "Search & query": meta-properties).
+META_PROPERTIES = (
+    "identifier",
+    "title",
+    "icon",
+    "team",
+    "blueprint",
+    "createdAt",
+    "updatedAt",
+    "createdBy",
+    "updatedBy",
+)
+CI_FIELDS = (
+    "provider",
+    "pipeline",
+    "job",
+    "status",
+    "url",
+    "commit",
+    "branch",
+    "tag",
+    "triggeredBy",
+    "startedAt",
+    "finishedAt",
+)
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
+
+_TOKEN_REJECTED = "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET"  # noqa: S105 - a message, not a secret
+_ENTITY_NOT_FOUND = "entity {id} not found in blueprint {bp}"
+_BLUEPRINT_NOT_FOUND = "blueprint {bp} not found"
+_RUN_NOT_FOUND = "action run {id} not found"
+_RUN_FINISHED = "action run {id} has already finished and cannot be changed"
+_ACTION_NOT_FOUND = "action {action} not found"
+
+
+def api_base(base_url: Optional[str], region: Optional[str] = None) -> str:
+    """The API root ending in /v1, whether the base URL was given with or without it."""
+    base = (base_url or REGION_URLS.get((region or "eu").lower(), DEFAULT_BASE_URL)).strip().rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    return f"{base}/v1"
+
+
+def check_base_url(base_url: Optional[str]) -> None:
+    """Exit 2 for a base URL requests cannot use, and for a CA bundle variable naming a missing file."""
+    base = (base_url or "").strip()
+    if base and not base.lower().startswith(("https://", "http://")):
+        raise InputError(f"--base-url (PORT_BASE_URL) must start with https:// or http://, got {base!r}")
+    if base.lower().startswith("http://"):
+        return
+    # requests takes these itself; a wrong path would only show as a traceback at the first request.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        path = os.environ.get(name)
+        if path:
+            if not os.path.exists(path):
+                raise InputError(f"{name} names {path}, which does not exist")
+            return
+
+
+def _q(value: str) -> str:
+    """One URL path segment: identifiers may hold '/', '#', spaces."""
+    return quote(value, safe="")
+
+
+def _given(**fields: Any) -> Dict[str, Any]:
+    """The fields that have a value: an option left out is left out of the request, not sent as null."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _max_wait() -> float:
+    """CIRELAY_MAX_WAIT: the longest single wait for a rate-limit window, in seconds."""
+    raw = os.environ.get("CIRELAY_MAX_WAIT", "").strip()
+    if not raw:
+        return DEFAULT_MAX_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"CIRELAY_MAX_WAIT must be seconds, got {raw!r}")
+    if value < 0:
+        raise InputError(f"CIRELAY_MAX_WAIT must be seconds, got {raw!r}")
+    return value
+
+
+def search_fields(fields: Tuple[str, ...]) -> List[str]:
+    """A blueprint search's include/exclude: property/relation identifiers and $meta-properties.
+
+    Entity-JSON paths are translated (identifier -> $identifier, properties.region -> region);
+    the search's own form ($title, region) is kept as is.
+    """
+    out = []
+    for name in fields:
+        head, dot, rest = name.partition(".")
+        if dot and head in ("properties", "relations") and rest:
+            out.append(rest)
+        elif name in META_PROPERTIES:
+            out.append(f"${name}")
+        else:
+            out.append(name)
+    return out
+
+
+def entity_paths(fields: Tuple[str, ...]) -> List[str]:
+    """GET entity's include/exclude: entity-JSON paths ($identifier -> identifier, region -> properties.region)."""
+    out = []
+    for name in fields:
+        if name.startswith("$"):
+            out.append(name[1:])
+        elif "." in name or name in META_PROPERTIES or name in ("properties", "relations"):
+            out.append(name)
+        else:
+            out.append(f"properties.{name}")
+    return out
+
+
+class PortError(CirelayError):
+    """A Port API error, with the X-Trace-Id Port support asks for, and whether urllib3 had retried it."""
+
+    def __init__(self, message: str, *, trace_id: Optional[str] = None, retried: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.trace_id = trace_id
+        self.retried = retried
+
+
+def _ambiguous(exc: CirelayError) -> bool:
+    """The request may have been applied although no answer says so: a gateway error or a lost connection."""
+    return exc.status is None or exc.status >= 500
+
+
+class TokenCache:
+    """Port tokens shared by the steps of one CI job: one 0600 file per base URL + client id."""
+
+    def __init__(self, api: str, client_id: str, directory: Optional[str] = None) -> None:
+        key = hashlib.sha256(f"{api}\n{client_id}".encode()).hexdigest()[:32]
+        folder = directory or os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()
+        self.path = os.path.join(folder, f"cirelay-port-token-{key}.json")
+
+    def load(self) -> Optional[str]:
+        """The cached token if it is ours, private and not about to expire."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                info = os.fstat(handle.fileno())
+                if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+                    return None  # someone else's file, or readable by others: never trust it
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        token, expires_at = data.get("accessToken"), data.get("expiresAt")
+        if isinstance(token, str) and token and isinstance(expires_at, (int, float)) and expires_at > time.time():
+            return token
+        return None
+
+    def save(self, token: str, expires_in: float) -> None:
+        """Write the token where only this user can read it; a failure only costs a new token later."""
+        lifetime = expires_in - min(TOKEN_MARGIN, expires_in / 10)
+        payload = json.dumps({"accessToken": token, "expiresAt": time.time() + lifetime})
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".cirelay-port-token-", dir=os.path.dirname(self.path))  # mode 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(payload)
+                os.replace(tmp, self.path)
+            except OSError:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            log(f"could not cache the Port token in {self.path}: {exc.strerror}")
+
+    def clear(self) -> None:
+        """Forget the cached token (Port refused it)."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class RateLimiter:
+    """Port's x-ratelimit-* headers, shared by every thread: pause before a request when the window is spent.
+
+    Port limits per organisation (every integration shares the budget) and says where a window stands on
+    every reply: x-ratelimit-remaining requests left until x-ratelimit-reset (docs.port.io/api-reference/
+    rate-limits; the docs call it the seconds left, the issue saw UTC epoch seconds: both are read).
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._resume_at = 0.0  # time.time() before which no request should go out
+        self._told_until = 0.0
+        self._stop = stop
+        self.waited = 0.0
+
+    @staticmethod
+    def reset_at(headers: Any, now: float) -> Optional[float]:
+        raw = headers.get("x-ratelimit-reset")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return None
+        return value if value > 1_000_000_000 else now + value  # epoch seconds, or seconds from now
+
+    def note(self, headers: Any) -> None:
+        """Read the window from a reply; when none is left, hold new requests until it resets."""
+        remaining = headers.get("x-ratelimit-remaining")
+        if remaining is None or str(remaining).strip() != "0":
+            return
+        now = time.time()
+        until = self.reset_at(headers, now)
+        if until is None:
+            return
+        with self._lock:
+            self._resume_at = max(self._resume_at, min(until, now + _max_wait()))
+
+    def after_429(self, headers: Any, attempt: int) -> None:
+        """Hold requests after a 429: for Retry-After when given, else until x-ratelimit-reset, else a backoff."""
+        now = time.time()
+        wait: Optional[float] = None
+        retry_after = headers.get("Retry-After")
+        if retry_after is not None:
+            try:
+                wait = float(retry_after)
+            except ValueError:
+                wait = None
+        if wait is None:
+            until = self.reset_at(headers, now)
+            wait = None if until is None else until - now
+        if wait is None:
+            wait = 0.5 * 2**attempt
+        wait = max(0.05, min(wait, _max_wait()))
+        with self._lock:
+            self._resume_at = max(self._resume_at, now + wait)
+
+    def pause(self, why: str) -> None:
+        """Wait until the window resets (one progress line per wait); raise _NotSent when the run is stopping."""
+        with self._lock:
+            delay = self._resume_at - time.time()
+            if delay <= 0:
+                return
+            if self._resume_at > self._told_until + 1.0:
+                self._told_until = self._resume_at
+                log(f"Port's rate limit {why}: waiting {delay:.1f} s for the window to reset")
+                self.waited += delay
+        if self._stop.wait(delay):
+            raise _NotSent()
+
+
+def _without_429_retries(session: requests.Session) -> requests.Session:
+    """The shared session, but 429s come back to PortClient.call, which waits as Port's headers say."""
+    for adapter in session.adapters.values():
+        retry = getattr(adapter, "max_retries", None)
+        if isinstance(adapter, HTTPAdapter) and isinstance(retry, Retry) and retry.status_forcelist:
+            # urllib3 would also retry a 429 that has Retry-After on its own, silently and past CIRELAY_MAX_WAIT.
+            adapter.max_retries = retry.new(
+                status_forcelist=frozenset(retry.status_forcelist) - {429}, respect_retry_after_header=False
+            )
+    return session
+
+
+def _upsert_params(
+    merge: bool, create_missing_related: bool, validate_only: bool, run_id: Optional[str]
+) -> Dict[str, str]:
+    params = {"upsert": "true", "merge": "true" if merge else "false"}
+    if create_missing_related:
+        params["create_missing_related_entities"] = "true"
+    if validate_only:
+        params["validation_only"] = "true"
+    if run_id:
+        params["run_id"] = run_id
+    return params
+
+
+def _error_name(exc: CirelayError) -> str:
+    return {413: "too_large", 401: "unauthorized", 404: "not_found", 422: "invalid_request"}.get(
+        exc.status or 0, f"http_{exc.status}" if exc.status else "request_failed"
+    )
+
+
+def _run_has(run: Dict[str, Any], changes: Dict[str, Any]) -> bool:
+    """Whether a read of the run shows every change of a PATCH."""
+    for key, wanted in changes.items():
+        value = run.get(key)
+        if key == "link":
+            value = value if isinstance(value, list) else [value] if value else []
+        if value != wanted:
+            return False
+    return True
+
+
+def _epoch(stamp: Any) -> Optional[float]:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+# --- src/cirelay/port/ci_report.py ----------------------------------------
+
+def _branch_of(ref: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """(branch, tag) of a git ref such as refs/heads/main or refs/tags/v1."""
+    if not ref:
+        return None, None
+    if ref.startswith("refs/heads/"):
+        return ref[len("refs/heads/") :], None
+    if ref.startswith("refs/tags/"):
+        return None, ref[len("refs/tags/") :]
+    if ref.startswith("refs/"):
+        return None, None  # refs/pull/7/merge: no branch of its own
+    return ref, None
+
+
+def ci_facts(env: Dict[str, str]) -> Tuple[str, str, Dict[str, Optional[str]]]:  # noqa: PLR0911 - one per provider
+    """(provider, default identifier, properties) of the CI job this environment belongs to.
+
+    Each provider is told by its own variables and described from them; the identifier is stable
+    across the reports of one job (its run / pipeline / build id and its job name).
+    """
+    get = lambda name: env.get(name) or None  # noqa: E731 - empty variables count as unset
+    if env.get("CIRCLECI") == "true":
+        return (
+            "circleci",
+            f"circleci-{get('CIRCLE_WORKFLOW_ID') or 'local'}-{get('CIRCLE_JOB') or 'job'}",
+            {
+                "pipeline": get("CIRCLE_PROJECT_REPONAME"),
+                "job": get("CIRCLE_JOB"),
+                "url": get("CIRCLE_BUILD_URL"),
+                "commit": get("CIRCLE_SHA1"),
+                "branch": get("CIRCLE_BRANCH"),
+                "tag": get("CIRCLE_TAG"),
+                "triggeredBy": get("CIRCLE_USERNAME"),
+            },
+        )
+    if env.get("GITHUB_ACTIONS") == "true":
+        url = None
+        if get("GITHUB_REPOSITORY") and get("GITHUB_RUN_ID"):
+            server = (get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+            url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        is_tag = get("GITHUB_REF_TYPE") == "tag"
+        return (
+            "github",
+            f"github-{get('GITHUB_RUN_ID') or 'local'}-{get('GITHUB_JOB') or 'job'}",
+            {
+                "pipeline": get("GITHUB_WORKFLOW"),
+                "job": get("GITHUB_JOB"),
+                "url": url,
+                "commit": get("GITHUB_SHA"),
+                "branch": get("GITHUB_HEAD_REF") or (None if is_tag else get("GITHUB_REF_NAME")),
+                "tag": get("GITHUB_REF_NAME") if is_tag else None,
+                "triggeredBy": get("GITHUB_ACTOR"),
+            },
+        )
+    if env.get("GITLAB_CI") == "true":
+        return (
+            "gitlab",
+            f"gitlab-{get('CI_PIPELINE_ID') or 'local'}-{get('CI_JOB_NAME') or 'job'}",
+            {
+                "pipeline": get("CI_PROJECT_PATH"),
+                "job": get("CI_JOB_NAME"),
+                "url": get("CI_JOB_URL"),
+                "commit": get("CI_COMMIT_SHA"),
+                "branch": get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or get("CI_COMMIT_BRANCH"),
+                "tag": get("CI_COMMIT_TAG"),
+                "triggeredBy": get("GITLAB_USER_LOGIN"),
+            },
+        )
+    if env.get("BUILDKITE") == "true":
+        url = get("BUILDKITE_BUILD_URL")
+        if url and get("BUILDKITE_JOB_ID"):
+            url = f"{url}#{env['BUILDKITE_JOB_ID']}"
+        step = get("BUILDKITE_STEP_KEY") or get("BUILDKITE_JOB_ID") or "job"
+        return (
+            "buildkite",
+            f"buildkite-{get('BUILDKITE_BUILD_ID') or 'local'}-{step}",
+            {
+                "pipeline": get("BUILDKITE_PIPELINE_SLUG"),
+                "job": get("BUILDKITE_LABEL") or get("BUILDKITE_STEP_KEY"),
+                "url": url,
+                "commit": get("BUILDKITE_COMMIT"),
+                "branch": None if get("BUILDKITE_TAG") else get("BUILDKITE_BRANCH"),
+                "tag": get("BUILDKITE_TAG"),
+                "triggeredBy": get("BUILDKITE_BUILD_CREATOR"),
+            },
+        )
+    if (env.get("TF_BUILD") or "").lower() == "true":
+        url = None
+        if get("SYSTEM_COLLECTIONURI") and get("SYSTEM_TEAMPROJECT") and get("BUILD_BUILDID"):
+            base = env["SYSTEM_COLLECTIONURI"].rstrip("/")
+            url = f"{base}/{quote(env['SYSTEM_TEAMPROJECT'])}/_build/results?buildId={env['BUILD_BUILDID']}"
+        branch, tag = _branch_of(get("BUILD_SOURCEBRANCH"))
+        pr_branch, _ = _branch_of(get("SYSTEM_PULLREQUEST_SOURCEBRANCH"))
+        job = get("SYSTEM_JOBDISPLAYNAME") or get("AGENT_JOBNAME")
+        return (
+            "azure",
+            f"azure-{get('BUILD_BUILDID') or 'local'}-{job or 'job'}",
+            {
+                "pipeline": get("BUILD_DEFINITIONNAME"),
+                "job": job,
+                "url": url,
+                "commit": get("BUILD_SOURCEVERSION"),
+                "branch": pr_branch or branch,
+                "tag": tag,
+                "triggeredBy": get("BUILD_REQUESTEDFOR"),
+            },
+        )
+    if get("BITBUCKET_BUILD_NUMBER"):
+        workspace, slug = get("BITBUCKET_WORKSPACE"), get("BITBUCKET_REPO_SLUG")
+        number = env["BITBUCKET_BUILD_NUMBER"]
+        url = f"https://bitbucket.org/{workspace}/{slug}/pipelines/results/{number}" if workspace and slug else None
+        step = (get("BITBUCKET_STEP_UUID") or "step").strip("{}")
+        return (
+            "bitbucket",
+            f"bitbucket-{slug or 'repo'}-{number}-{step}",
+            {
+                "pipeline": get("BITBUCKET_REPO_FULL_NAME") or (f"{workspace}/{slug}" if workspace and slug else None),
+                "job": get("BITBUCKET_STEP_UUID"),
+                "url": url,
+                "commit": get("BITBUCKET_COMMIT"),
+                "branch": get("BITBUCKET_BRANCH"),
+                "tag": get("BITBUCKET_TAG"),
+                "triggeredBy": get("BITBUCKET_STEP_TRIGGERER_UUID"),
+            },
+        )
+    if get("CF_BUILD_ID"):
+        return (
+            "codefresh",
+            f"codefresh-{env['CF_BUILD_ID']}",
+            {
+                "pipeline": get("CF_PIPELINE_NAME"),
+                "job": get("CF_STEP_NAME"),
+                "url": get("CF_BUILD_URL"),
+                "commit": get("CF_REVISION"),
+                "branch": None if get("CF_RELEASE_TAG") else get("CF_BRANCH"),
+                "tag": get("CF_RELEASE_TAG"),
+                "triggeredBy": get("CF_BUILD_INITIATOR"),
+            },
+        )
+    if get("JENKINS_URL") or (get("BUILD_URL") and get("JOB_NAME")):
+        tag = get("TAG_NAME")
+        branch = get("CHANGE_BRANCH") or (None if tag else get("BRANCH_NAME"))
+        if not branch and not tag and get("GIT_BRANCH"):
+            branch = re.sub(r"^(origin/|refs/heads/)", "", env["GIT_BRANCH"])
+        return (
+            "jenkins",
+            f"jenkins-{(get('JOB_NAME') or 'job').replace('/', '-')}-{get('BUILD_NUMBER') or 'local'}",
+            {
+                "pipeline": get("JOB_NAME"),
+                "job": get("JOB_BASE_NAME"),
+                "url": get("BUILD_URL"),
+                "commit": get("GIT_COMMIT"),
+                "branch": branch,
+                "tag": tag,
+                "triggeredBy": get("BUILD_USER_ID") or get("CHANGE_AUTHOR"),
+            },
+        )
+    raise InputError(
+        "ci report runs inside a CI job: no CircleCI, GitHub Actions, GitLab, Buildkite, Azure Pipelines, "
+        "Bitbucket Pipelines, Codefresh or Jenkins variables are set (CIRCLECI, GITHUB_ACTIONS, GITLAB_CI, "
+        "BUILDKITE, TF_BUILD, BITBUCKET_BUILD_NUMBER, CF_BUILD_ID, JENKINS_URL)"
+    )
+
+
+def ci_entity(  # noqa: PLR0917 - mapping was added after the others
+    status: str,
+    identifier: Optional[str],
+    relations: Tuple[Tuple[str, str], ...],
+    properties: Optional[Dict[str, Any]],
+    environ: Optional[Dict[str, str]] = None,
+    mapping: Tuple[Tuple[str, str], ...] = (),
+) -> Dict[str, Any]:
+    """The entity describing the current CI job, from the CI's own variables.
+
+    With a mapping (our field -> the blueprint's property), only the mapped fields are sent, under
+    the blueprint's names; --properties are added as given.
+    """
+    env = dict(os.environ if environ is None else environ)
+    provider, default_id, props = ci_facts(env)
+    props["provider"] = provider
+    props["status"] = status
+    props["startedAt" if status == "running" else "finishedAt"] = _now_iso()
+    facts = _given(**props)
+    if mapping:
+        facts = {target: facts[ours] for ours, target in mapping if ours in facts}
+    facts.update(properties or {})
+    entity: Dict[str, Any] = {
+        "identifier": identifier or _IDENTIFIER_UNSAFE.sub("-", default_id),
+        "title": " / ".join(str(p) for p in (props.get("pipeline"), props.get("job")) if p) or default_id,
+        "properties": facts,
+    }
+    related: Dict[str, Any] = {}
+    for name, target in relations:
+        if name in related:
+            previous = related[name]
+            related[name] = [*previous, target] if isinstance(previous, list) else [previous, target]
+        else:
+            related[name] = target
+    if related:
+        entity["relations"] = related
+    return entity
+
+
 # --- src/cirelay/http.py ----------------------------------------
 
 USER_AGENT = f"cirelay/{__version__}"
@@ -797,278 +1534,6 @@ def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
 
 
 # --- src/cirelay/port/client.py ----------------------------------------
-
-# The official API hosts (docs.port.io "Port API": EU and US; the security page allow-lists only these).
-REGION_URLS = {"eu": "https://api.port.io", "us": "https://api.us.port.io"}
-DEFAULT_BASE_URL = REGION_URLS["eu"]
-TOKEN_MARGIN = 300.0  # seconds: a cached token is dropped this long before Port says it expires
-BULK_MAX_ENTITIES = 20  # Port's limit per /entities/bulk request
-BULK_MAX_BYTES = 1024 * 1024  # Port answers 413 above 1 MiB per request body
-BULK_DELETE_MAX = 100  # identifiers per /bulk/entities/delete request (spec: entities maxItems 100)
-STOP_GRACE = 10.0  # seconds the batches in flight get to finish after SIGTERM/SIGINT
-DEFAULT_MAX_WAIT = 120.0  # seconds: the longest wait for a rate-limit window (CIRELAY_MAX_WAIT)
-RATE_LIMIT_RETRIES = 8  # 429s of one request waited out before giving up
-LOG_MATCH_SKEW = 120.0  # seconds of clock skew allowed when a lost log line is looked for in the run's log
-SEARCH_PAGE_SIZE = 200  # entities per page of a blueprint search
-LOGS_PAGE_SIZE = 50  # the most GET /actions/runs/{id}/logs returns per page
-CI_STATUSES = ("running", "success", "failure")
-RUN_STATUSES = ("SUCCESS", "FAILURE")
-_IDENTIFIER_UNSAFE = re.compile(r"[^A-Za-z0-9@_.+:/=-]+")  # Port identifiers allow only these
-# The spec's identifier pattern ^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$ (\p{L}: any letter; \w adds only _ and digits).
-_IDENTIFIER = re.compile(r"[\w@.+:\\/=-]+")  # with fullmatch, and never "." or ".."
-# Entity fields a search names with a $ (docs "Search & query": meta-properties).
-META_PROPERTIES = (
-    "identifier",
-    "title",
-    "icon",
-    "team",
-    "blueprint",
-    "createdAt",
-    "updatedAt",
-    "createdBy",
-    "updatedBy",
-)
-CI_FIELDS = (
-    "provider",
-    "pipeline",
-    "job",
-    "status",
-    "url",
-    "commit",
-    "branch",
-    "tag",
-    "triggeredBy",
-    "startedAt",
-    "finishedAt",
-)
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
-
-_TOKEN_REJECTED = "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET"  # noqa: S105 - a message, not a secret
-_ENTITY_NOT_FOUND = "entity {id} not found in blueprint {bp}"
-_BLUEPRINT_NOT_FOUND = "blueprint {bp} not found"
-_RUN_NOT_FOUND = "action run {id} not found"
-_RUN_FINISHED = "action run {id} has already finished and cannot be changed"
-_ACTION_NOT_FOUND = "action {action} not found"
-
-
-def api_base(base_url: Optional[str], region: Optional[str] = None) -> str:
-    """The API root ending in /v1, whether the base URL was given with or without it."""
-    base = (base_url or REGION_URLS.get((region or "eu").lower(), DEFAULT_BASE_URL)).strip().rstrip("/")
-    if base.endswith("/v1"):
-        base = base[: -len("/v1")]
-    return f"{base}/v1"
-
-
-def check_base_url(base_url: Optional[str]) -> None:
-    """Exit 2 for a base URL requests cannot use, and for a CA bundle variable naming a missing file."""
-    base = (base_url or "").strip()
-    if base and not base.lower().startswith(("https://", "http://")):
-        raise InputError(f"--base-url (PORT_BASE_URL) must start with https:// or http://, got {base!r}")
-    if base.lower().startswith("http://"):
-        return
-    # requests takes these itself; a wrong path would only show as a traceback at the first request.
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        path = os.environ.get(name)
-        if path:
-            if not os.path.exists(path):
-                raise InputError(f"{name} names {path}, which does not exist")
-            return
-
-
-def _q(value: str) -> str:
-    """One URL path segment: identifiers may hold '/', '#', spaces."""
-    return quote(value, safe="")
-
-
-def _given(**fields: Any) -> Dict[str, Any]:
-    """The fields that have a value: an option left out is left out of the request, not sent as null."""
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-def _now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _max_wait() -> float:
-    """CIRELAY_MAX_WAIT: the longest single wait for a rate-limit window, in seconds."""
-    raw = os.environ.get("CIRELAY_MAX_WAIT", "").strip()
-    if not raw:
-        return DEFAULT_MAX_WAIT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InputError(f"CIRELAY_MAX_WAIT must be seconds, got {raw!r}")
-    if value < 0:
-        raise InputError(f"CIRELAY_MAX_WAIT must be seconds, got {raw!r}")
-    return value
-
-
-def search_fields(fields: Tuple[str, ...]) -> List[str]:
-    """A blueprint search's include/exclude: property/relation identifiers and $meta-properties.
-
-    Entity-JSON paths are translated (identifier -> $identifier, properties.region -> region);
-    the search's own form ($title, region) is kept as is.
-    """
-    out = []
-    for name in fields:
-        head, dot, rest = name.partition(".")
-        if dot and head in ("properties", "relations") and rest:
-            out.append(rest)
-        elif name in META_PROPERTIES:
-            out.append(f"${name}")
-        else:
-            out.append(name)
-    return out
-
-
-def entity_paths(fields: Tuple[str, ...]) -> List[str]:
-    """GET entity's include/exclude: entity-JSON paths ($identifier -> identifier, region -> properties.region)."""
-    out = []
-    for name in fields:
-        if name.startswith("$"):
-            out.append(name[1:])
-        elif "." in name or name in META_PROPERTIES or name in ("properties", "relations"):
-            out.append(name)
-        else:
-            out.append(f"properties.{name}")
-    return out
-
-
-class PortError(CirelayError):
-    """A Port API error, with the X-Trace-Id Port support asks for, and whether urllib3 had retried it."""
-
-    def __init__(self, message: str, *, trace_id: Optional[str] = None, retried: bool = False, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.trace_id = trace_id
-        self.retried = retried
-
-
-class _NotSent(Exception):
-    """A request given up before it was sent (the bulk run is stopping)."""
-
-
-def _ambiguous(exc: CirelayError) -> bool:
-    """The request may have been applied although no answer says so: a gateway error or a lost connection."""
-    return exc.status is None or exc.status >= 500
-
-
-class TokenCache:
-    """Port tokens shared by the steps of one CI job: one 0600 file per base URL + client id."""
-
-    def __init__(self, api: str, client_id: str, directory: Optional[str] = None) -> None:
-        key = hashlib.sha256(f"{api}\n{client_id}".encode()).hexdigest()[:32]
-        folder = directory or os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()
-        self.path = os.path.join(folder, f"cirelay-port-token-{key}.json")
-
-    def load(self) -> Optional[str]:
-        """The cached token if it is ours, private and not about to expire."""
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                info = os.fstat(handle.fileno())
-                if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
-                    return None  # someone else's file, or readable by others: never trust it
-                data = json.load(handle)
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict):
-            return None
-        token, expires_at = data.get("accessToken"), data.get("expiresAt")
-        if isinstance(token, str) and token and isinstance(expires_at, (int, float)) and expires_at > time.time():
-            return token
-        return None
-
-    def save(self, token: str, expires_in: float) -> None:
-        """Write the token where only this user can read it; a failure only costs a new token later."""
-        lifetime = expires_in - min(TOKEN_MARGIN, expires_in / 10)
-        payload = json.dumps({"accessToken": token, "expiresAt": time.time() + lifetime})
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".cirelay-port-token-", dir=os.path.dirname(self.path))  # mode 0600
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(payload)
-                os.replace(tmp, self.path)
-            except OSError:
-                os.unlink(tmp)
-                raise
-        except OSError as exc:
-            log(f"could not cache the Port token in {self.path}: {exc.strerror}")
-
-    def clear(self) -> None:
-        """Forget the cached token (Port refused it)."""
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-
-
-class RateLimiter:
-    """Port's x-ratelimit-* headers, shared by every thread: pause before a request when the window is spent.
-
-    Port limits per organisation (every integration shares the budget) and says where a window stands on
-    every reply: x-ratelimit-remaining requests left until x-ratelimit-reset (docs.port.io/api-reference/
-    rate-limits; the docs call it the seconds left, the issue saw UTC epoch seconds: both are read).
-    """
-
-    def __init__(self, stop: threading.Event) -> None:
-        self._lock = threading.Lock()
-        self._resume_at = 0.0  # time.time() before which no request should go out
-        self._told_until = 0.0
-        self._stop = stop
-        self.waited = 0.0
-
-    @staticmethod
-    def reset_at(headers: Any, now: float) -> Optional[float]:
-        raw = headers.get("x-ratelimit-reset")
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            return None
-        return value if value > 1_000_000_000 else now + value  # epoch seconds, or seconds from now
-
-    def note(self, headers: Any) -> None:
-        """Read the window from a reply; when none is left, hold new requests until it resets."""
-        remaining = headers.get("x-ratelimit-remaining")
-        if remaining is None or str(remaining).strip() != "0":
-            return
-        now = time.time()
-        until = self.reset_at(headers, now)
-        if until is None:
-            return
-        with self._lock:
-            self._resume_at = max(self._resume_at, min(until, now + _max_wait()))
-
-    def after_429(self, headers: Any, attempt: int) -> None:
-        """Hold requests after a 429: for Retry-After when given, else until x-ratelimit-reset, else a backoff."""
-        now = time.time()
-        wait: Optional[float] = None
-        retry_after = headers.get("Retry-After")
-        if retry_after is not None:
-            try:
-                wait = float(retry_after)
-            except ValueError:
-                wait = None
-        if wait is None:
-            until = self.reset_at(headers, now)
-            wait = None if until is None else until - now
-        if wait is None:
-            wait = 0.5 * 2**attempt
-        wait = max(0.05, min(wait, _max_wait()))
-        with self._lock:
-            self._resume_at = max(self._resume_at, now + wait)
-
-    def pause(self, why: str) -> None:
-        """Wait until the window resets (one progress line per wait); raise _NotSent when the run is stopping."""
-        with self._lock:
-            delay = self._resume_at - time.time()
-            if delay <= 0:
-                return
-            if self._resume_at > self._told_until + 1.0:
-                self._told_until = self._resume_at
-                log(f"Port's rate limit {why}: waiting {delay:.1f} s for the window to reset")
-                self.waited += delay
-        if self._stop.wait(delay):
-            raise _NotSent()
-
 
 class PortClient:
     """Port's REST API: one token per process, shared through TokenCache across the job's steps."""
@@ -1376,124 +1841,17 @@ class PortClient:
         'upserted' (identifiers, input order), 'failed' or 'not_attempted' (the run was stopped first).
         """
         params = _upsert_params(True, create_missing_related, validate_only, run_id)
-        outcomes: Dict[int, Optional[Dict[str, Any]]] = {}  # input index -> None (upserted) or failure
-        batches: List[Tuple[str, List[Tuple[int, str, bytes]]]] = []
-        current: Dict[str, List[Tuple[int, str, bytes]]] = {}
-        for index, entity in enumerate(entities):
-            identifier = str(entity.get("identifier"))
-            target = entity.get("blueprint") or blueprint
-            if not isinstance(target, str) or not target:
-                raise InputError(f'item {index} of the entities names no blueprint: give -b or a "blueprint" field')
-            body = {k: v for k, v in entity.items() if k != "blueprint"}
-            encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-            if not _IDENTIFIER.fullmatch(identifier) or identifier in (".", ".."):
-                # Port's request schema refuses the whole request for one such identifier: keep it out.
-                outcomes[index] = _failure(
-                    index,
-                    identifier,
-                    "invalid_request",
-                    f"identifier {identifier!r} is not a Port identifier (letters, digits and @_.+:\\/=- only)",
-                )
-                continue
-            if _bulk_size([encoded]) > BULK_MAX_BYTES:
-                outcomes[index] = _failure(
-                    index, identifier, "too_large", f"the entity is {len(encoded)} bytes; Port takes at most 1 MiB"
-                )
-                continue
-            batch = current.setdefault(target, [])
-            if batch and (
-                len(batch) >= BULK_MAX_ENTITIES or _bulk_size([c[2] for c in batch] + [encoded]) > BULK_MAX_BYTES
-            ):
-                batches.append((target, batch))
-                batch = current[target] = []
-            batch.append((index, identifier, encoded))
-        batches.extend((bp, batch) for bp, batch in current.items() if batch)
-        batches.sort(key=lambda b: b[1][0][0])  # input order
+        batches, outcomes = plan_upsert_batches(blueprint, entities)
 
         def send(job: Tuple[str, List[Tuple[int, str, bytes]]]) -> Dict[int, Optional[Dict[str, Any]]]:
             return self._send_batch(job[0], job[1], params)
 
-        done, not_attempted, interrupted = self._run_batches(batches, send, concurrency)
+        done, not_attempted, interrupted = run_batches(batches, send, concurrency, self.stopping, "upserted")
         outcomes.update(done)
         upserted = [str(entities[i].get("identifier")) for i in sorted(outcomes) if outcomes[i] is None]
         failed = [outcomes[i] for i in sorted(outcomes) if outcomes[i] is not None]
         skipped = [{"index": i, "identifier": str(entities[i].get("identifier"))} for i in sorted(not_attempted)]
         return {"upserted": upserted, "failed": failed, "not_attempted": skipped, "interrupted": interrupted}
-
-    def _run_batches(
-        self,
-        batches: List[Any],
-        send: Callable[[Any], Dict[int, Optional[Dict[str, Any]]]],
-        concurrency: int,
-    ) -> Tuple[Dict[int, Optional[Dict[str, Any]]], List[int], bool]:
-        """Send batches, at most `concurrency` in flight; on SIGTERM/SIGINT send no more.
-
-        The batches in flight get STOP_GRACE seconds to finish (a second signal stops at once); what
-        they do not finish in time is failed as 'interrupted' (sent, answer not seen). Returns the
-        outcomes, the input indexes never sent, and whether the run was stopped.
-        """
-        outcomes: Dict[int, Optional[Dict[str, Any]]] = {}
-        finished: queue.Queue[Tuple[int, Any]] = queue.Queue()
-        in_flight: Dict[int, Any] = {}
-        pending = list(enumerate(batches))
-        pending.reverse()
-        interrupted = False
-
-        def work(number: int, batch: Any) -> None:
-            try:
-                finished.put((number, send(batch)))
-            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-                finished.put((number, exc))
-
-        def collect(number: int, result: Any) -> None:
-            batch = in_flight.pop(number)
-            if isinstance(result, _NotSent):
-                for index in _indexes(batch):
-                    outcomes.setdefault(index, _NOT_SENT)
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                outcomes.update(result)
-
-        try:
-            while pending or in_flight:
-                while pending and len(in_flight) < max(1, concurrency):
-                    number, batch = pending.pop()
-                    in_flight[number] = batch
-                    threading.Thread(target=work, args=(number, batch), daemon=True).start()
-                collect(*finished.get())
-        except KeyboardInterrupt:
-            interrupted = True
-            self.stopping.set()
-            count = sum(len(_indexes(b)) for b in in_flight.values())
-            if in_flight:
-                log(
-                    f"stopping: {len(in_flight)} batch(es) of {count} entities in flight get up to "
-                    f"{STOP_GRACE:g} s to finish (a second signal stops at once); nothing more is sent"
-                )
-            else:
-                log("stopping: nothing more is sent")
-            deadline = time.monotonic() + STOP_GRACE
-            try:
-                while in_flight:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    try:
-                        collect(*finished.get(timeout=left))
-                    except queue.Empty:
-                        break
-            except KeyboardInterrupt:
-                log("second signal: stopping at once")
-            for batch in in_flight.values():
-                for index, identifier in _items(batch):
-                    outcomes[index] = _failure(
-                        index, identifier, "interrupted", "sent to Port, but the run stopped before its answer came"
-                    )
-        not_attempted = [i for b in batches for i in _indexes(b) if outcomes.get(i, _NOT_SENT) is _NOT_SENT]
-        for index in not_attempted:
-            outcomes.pop(index, None)
-        return outcomes, not_attempted, interrupted
 
     def _send_batch(
         self, blueprint: str, batch: List[Tuple[int, str, bytes]], params: Dict[str, str]
@@ -1544,7 +1902,7 @@ class PortClient:
         def send(chunk: List[Tuple[int, str]]) -> Dict[int, Optional[Dict[str, Any]]]:
             return self._delete_chunk(blueprint, chunk, params)
 
-        done, not_attempted, interrupted = self._run_batches(chunks, send, concurrency)
+        done, not_attempted, interrupted = run_batches(chunks, send, concurrency, self.stopping, "deleted")
         deleted = [identifiers[i] for i in sorted(done) if done[i] is None]
         failed = [done[i] for i in sorted(done) if done[i] is not None]
         skipped = [{"index": i, "identifier": identifiers[i]} for i in sorted(not_attempted)]
@@ -1768,317 +2126,13 @@ class PortClient:
                 return logs
 
 
-_NOT_SENT: Dict[str, Any] = {"error": "not_sent"}  # marker: the batch was never sent
-
-
-def _without_429_retries(session: requests.Session) -> requests.Session:
-    """The shared session, but 429s come back to PortClient.call, which waits as Port's headers say."""
-    for adapter in session.adapters.values():
-        retry = getattr(adapter, "max_retries", None)
-        if isinstance(adapter, HTTPAdapter) and isinstance(retry, Retry) and retry.status_forcelist:
-            # urllib3 would also retry a 429 that has Retry-After on its own, silently and past CIRELAY_MAX_WAIT.
-            adapter.max_retries = retry.new(
-                status_forcelist=frozenset(retry.status_forcelist) - {429}, respect_retry_after_header=False
-            )
-    return session
-
-
-def _upsert_params(
-    merge: bool, create_missing_related: bool, validate_only: bool, run_id: Optional[str]
-) -> Dict[str, str]:
-    params = {"upsert": "true", "merge": "true" if merge else "false"}
-    if create_missing_related:
-        params["create_missing_related_entities"] = "true"
-    if validate_only:
-        params["validation_only"] = "true"
-    if run_id:
-        params["run_id"] = run_id
-    return params
-
-
-def _indexes(batch: Any) -> List[int]:
-    return [item[0] for item in (batch[1] if isinstance(batch, tuple) else batch)]
-
-
-def _items(batch: Any) -> List[Tuple[int, str]]:
-    return [(item[0], item[1]) for item in (batch[1] if isinstance(batch, tuple) else batch)]
-
-
-def _error_name(exc: CirelayError) -> str:
-    return {413: "too_large", 401: "unauthorized", 404: "not_found", 422: "invalid_request"}.get(
-        exc.status or 0, f"http_{exc.status}" if exc.status else "request_failed"
-    )
-
-
-def _run_has(run: Dict[str, Any], changes: Dict[str, Any]) -> bool:
-    """Whether a read of the run shows every change of a PATCH."""
-    for key, wanted in changes.items():
-        value = run.get(key)
-        if key == "link":
-            value = value if isinstance(value, list) else [value] if value else []
-        if value != wanted:
-            return False
-    return True
-
-
-def _epoch(stamp: Any) -> Optional[float]:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _failure(index: int, identifier: Optional[str], error: str, message: str) -> Dict[str, Any]:
-    return {"index": index, "identifier": identifier, "error": error, "message": message}
-
-
-def _bulk_size(encoded: List[bytes]) -> int:
-    """Bytes of {"entities":[…]} holding these already-encoded entities."""
-    return len(b'{"entities":[]}') + sum(len(e) for e in encoded) + max(0, len(encoded) - 1)
-
-
-def _map_bulk_result(batch: List[Tuple[int, str, bytes]], body: Any) -> Dict[int, Optional[Dict[str, Any]]]:
-    """Map a 200/207 body's per-batch indexes back to input indexes; unreported entities fail."""
-    done: Dict[int, Optional[Dict[str, Any]]] = {}
-    body = body if isinstance(body, dict) else {}
-
-    def position(item: Any) -> Optional[int]:
-        if not isinstance(item, dict):
-            return None
-        at = item.get("index")
-        if isinstance(at, int) and 0 <= at < len(batch) and batch[at][0] not in done:
-            return at
-        for at, (index, identifier, _) in enumerate(batch):  # no usable index: match the identifier
-            if index not in done and identifier == str(item.get("identifier")):
-                return at
-        return None
-
-    for item in body.get("entities") or []:
-        at = position(item)
-        if at is not None:
-            done[batch[at][0]] = None
-    for item in body.get("errors") or []:
-        at = position(item)
-        if at is not None:
-            index, identifier, _ = batch[at]
-            error = str(item.get("error") or f"http_{item.get('statusCode')}")
-            done[index] = _failure(index, identifier, error, str(item.get("message") or error))
-    for index, identifier, _ in batch:
-        if index not in done:
-            done[index] = _failure(index, identifier, "unreported", "Port's reply did not mention this entity")
-    return done
-
-
-# --- src/cirelay/port/ci_report.py ----------------------------------------
-
-def _branch_of(ref: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
-    """(branch, tag) of a git ref such as refs/heads/main or refs/tags/v1."""
-    if not ref:
-        return None, None
-    if ref.startswith("refs/heads/"):
-        return ref[len("refs/heads/") :], None
-    if ref.startswith("refs/tags/"):
-        return None, ref[len("refs/tags/") :]
-    if ref.startswith("refs/"):
-        return None, None  # refs/pull/7/merge: no branch of its own
-    return ref, None
-
-
-def ci_facts(env: Dict[str, str]) -> Tuple[str, str, Dict[str, Optional[str]]]:  # noqa: PLR0911 - one per provider
-    """(provider, default identifier, properties) of the CI job this environment belongs to.
-
-    Each provider is told by its own variables and described from them; the identifier is stable
-    across the reports of one job (its run / pipeline / build id and its job name).
-    """
-    get = lambda name: env.get(name) or None  # noqa: E731 - empty variables count as unset
-    if env.get("CIRCLECI") == "true":
-        return (
-            "circleci",
-            f"circleci-{get('CIRCLE_WORKFLOW_ID') or 'local'}-{get('CIRCLE_JOB') or 'job'}",
-            {
-                "pipeline": get("CIRCLE_PROJECT_REPONAME"),
-                "job": get("CIRCLE_JOB"),
-                "url": get("CIRCLE_BUILD_URL"),
-                "commit": get("CIRCLE_SHA1"),
-                "branch": get("CIRCLE_BRANCH"),
-                "tag": get("CIRCLE_TAG"),
-                "triggeredBy": get("CIRCLE_USERNAME"),
-            },
-        )
-    if env.get("GITHUB_ACTIONS") == "true":
-        url = None
-        if get("GITHUB_REPOSITORY") and get("GITHUB_RUN_ID"):
-            server = (get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
-            url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-        is_tag = get("GITHUB_REF_TYPE") == "tag"
-        return (
-            "github",
-            f"github-{get('GITHUB_RUN_ID') or 'local'}-{get('GITHUB_JOB') or 'job'}",
-            {
-                "pipeline": get("GITHUB_WORKFLOW"),
-                "job": get("GITHUB_JOB"),
-                "url": url,
-                "commit": get("GITHUB_SHA"),
-                "branch": get("GITHUB_HEAD_REF") or (None if is_tag else get("GITHUB_REF_NAME")),
-                "tag": get("GITHUB_REF_NAME") if is_tag else None,
-                "triggeredBy": get("GITHUB_ACTOR"),
-            },
-        )
-    if env.get("GITLAB_CI") == "true":
-        return (
-            "gitlab",
-            f"gitlab-{get('CI_PIPELINE_ID') or 'local'}-{get('CI_JOB_NAME') or 'job'}",
-            {
-                "pipeline": get("CI_PROJECT_PATH"),
-                "job": get("CI_JOB_NAME"),
-                "url": get("CI_JOB_URL"),
-                "commit": get("CI_COMMIT_SHA"),
-                "branch": get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or get("CI_COMMIT_BRANCH"),
-                "tag": get("CI_COMMIT_TAG"),
-                "triggeredBy": get("GITLAB_USER_LOGIN"),
-            },
-        )
-    if env.get("BUILDKITE") == "true":
-        url = get("BUILDKITE_BUILD_URL")
-        if url and get("BUILDKITE_JOB_ID"):
-            url = f"{url}#{env['BUILDKITE_JOB_ID']}"
-        step = get("BUILDKITE_STEP_KEY") or get("BUILDKITE_JOB_ID") or "job"
-        return (
-            "buildkite",
-            f"buildkite-{get('BUILDKITE_BUILD_ID') or 'local'}-{step}",
-            {
-                "pipeline": get("BUILDKITE_PIPELINE_SLUG"),
-                "job": get("BUILDKITE_LABEL") or get("BUILDKITE_STEP_KEY"),
-                "url": url,
-                "commit": get("BUILDKITE_COMMIT"),
-                "branch": None if get("BUILDKITE_TAG") else get("BUILDKITE_BRANCH"),
-                "tag": get("BUILDKITE_TAG"),
-                "triggeredBy": get("BUILDKITE_BUILD_CREATOR"),
-            },
-        )
-    if (env.get("TF_BUILD") or "").lower() == "true":
-        url = None
-        if get("SYSTEM_COLLECTIONURI") and get("SYSTEM_TEAMPROJECT") and get("BUILD_BUILDID"):
-            base = env["SYSTEM_COLLECTIONURI"].rstrip("/")
-            url = f"{base}/{quote(env['SYSTEM_TEAMPROJECT'])}/_build/results?buildId={env['BUILD_BUILDID']}"
-        branch, tag = _branch_of(get("BUILD_SOURCEBRANCH"))
-        pr_branch, _ = _branch_of(get("SYSTEM_PULLREQUEST_SOURCEBRANCH"))
-        job = get("SYSTEM_JOBDISPLAYNAME") or get("AGENT_JOBNAME")
-        return (
-            "azure",
-            f"azure-{get('BUILD_BUILDID') or 'local'}-{job or 'job'}",
-            {
-                "pipeline": get("BUILD_DEFINITIONNAME"),
-                "job": job,
-                "url": url,
-                "commit": get("BUILD_SOURCEVERSION"),
-                "branch": pr_branch or branch,
-                "tag": tag,
-                "triggeredBy": get("BUILD_REQUESTEDFOR"),
-            },
-        )
-    if get("BITBUCKET_BUILD_NUMBER"):
-        workspace, slug = get("BITBUCKET_WORKSPACE"), get("BITBUCKET_REPO_SLUG")
-        number = env["BITBUCKET_BUILD_NUMBER"]
-        url = f"https://bitbucket.org/{workspace}/{slug}/pipelines/results/{number}" if workspace and slug else None
-        step = (get("BITBUCKET_STEP_UUID") or "step").strip("{}")
-        return (
-            "bitbucket",
-            f"bitbucket-{slug or 'repo'}-{number}-{step}",
-            {
-                "pipeline": get("BITBUCKET_REPO_FULL_NAME") or (f"{workspace}/{slug}" if workspace and slug else None),
-                "job": get("BITBUCKET_STEP_UUID"),
-                "url": url,
-                "commit": get("BITBUCKET_COMMIT"),
-                "branch": get("BITBUCKET_BRANCH"),
-                "tag": get("BITBUCKET_TAG"),
-                "triggeredBy": get("BITBUCKET_STEP_TRIGGERER_UUID"),
-            },
-        )
-    if get("CF_BUILD_ID"):
-        return (
-            "codefresh",
-            f"codefresh-{env['CF_BUILD_ID']}",
-            {
-                "pipeline": get("CF_PIPELINE_NAME"),
-                "job": get("CF_STEP_NAME"),
-                "url": get("CF_BUILD_URL"),
-                "commit": get("CF_REVISION"),
-                "branch": None if get("CF_RELEASE_TAG") else get("CF_BRANCH"),
-                "tag": get("CF_RELEASE_TAG"),
-                "triggeredBy": get("CF_BUILD_INITIATOR"),
-            },
-        )
-    if get("JENKINS_URL") or (get("BUILD_URL") and get("JOB_NAME")):
-        tag = get("TAG_NAME")
-        branch = get("CHANGE_BRANCH") or (None if tag else get("BRANCH_NAME"))
-        if not branch and not tag and get("GIT_BRANCH"):
-            branch = re.sub(r"^(origin/|refs/heads/)", "", env["GIT_BRANCH"])
-        return (
-            "jenkins",
-            f"jenkins-{(get('JOB_NAME') or 'job').replace('/', '-')}-{get('BUILD_NUMBER') or 'local'}",
-            {
-                "pipeline": get("JOB_NAME"),
-                "job": get("JOB_BASE_NAME"),
-                "url": get("BUILD_URL"),
-                "commit": get("GIT_COMMIT"),
-                "branch": branch,
-                "tag": tag,
-                "triggeredBy": get("BUILD_USER_ID") or get("CHANGE_AUTHOR"),
-            },
-        )
-    raise InputError(
-        "ci report runs inside a CI job: no CircleCI, GitHub Actions, GitLab, Buildkite, Azure Pipelines, "
-        "Bitbucket Pipelines, Codefresh or Jenkins variables are set (CIRCLECI, GITHUB_ACTIONS, GITLAB_CI, "
-        "BUILDKITE, TF_BUILD, BITBUCKET_BUILD_NUMBER, CF_BUILD_ID, JENKINS_URL)"
-    )
-
-
-def ci_entity(  # noqa: PLR0917 - mapping was added after the others
-    status: str,
-    identifier: Optional[str],
-    relations: Tuple[Tuple[str, str], ...],
-    properties: Optional[Dict[str, Any]],
-    environ: Optional[Dict[str, str]] = None,
-    mapping: Tuple[Tuple[str, str], ...] = (),
-) -> Dict[str, Any]:
-    """The entity describing the current CI job, from the CI's own variables.
-
-    With a mapping (our field -> the blueprint's property), only the mapped fields are sent, under
-    the blueprint's names; --properties are added as given.
-    """
-    env = dict(os.environ if environ is None else environ)
-    provider, default_id, props = ci_facts(env)
-    props["provider"] = provider
-    props["status"] = status
-    props["startedAt" if status == "running" else "finishedAt"] = _now_iso()
-    facts = _given(**props)
-    if mapping:
-        facts = {target: facts[ours] for ours, target in mapping if ours in facts}
-    facts.update(properties or {})
-    entity: Dict[str, Any] = {
-        "identifier": identifier or _IDENTIFIER_UNSAFE.sub("-", default_id),
-        "title": " / ".join(str(p) for p in (props.get("pipeline"), props.get("job")) if p) or default_id,
-        "properties": facts,
-    }
-    related: Dict[str, Any] = {}
-    for name, target in relations:
-        if name in related:
-            previous = related[name]
-            related[name] = [*previous, target] if isinstance(previous, list) else [previous, target]
-        else:
-            related[name] = target
-    if related:
-        entity["relations"] = related
-    return entity
-
-
 # --- src/cirelay/port/cli.py ----------------------------------------
 
-def read_entities(path: str) -> List[Dict[str, Any]]:
-    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+def _json_items(path: str) -> List[Tuple[str, Any]]:
+    """The items of a JSON array or NDJSON file ('-' for stdin), each with the words that name it in an error.
+
+    Items and lines are counted from 1 alike: 'item 3 of f.json', 'stdin line 3'.
+    """
     source = "stdin" if path == "-" else path
     try:
         if path == "-":
@@ -2090,57 +2144,36 @@ def read_entities(path: str) -> List[Dict[str, Any]]:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", param_hint="'--file'")
-    items: List[Any]
     try:
         if text.lstrip().startswith("["):
             items = parse_json_text(text, source)
-        else:
-            items = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    items.append(parse_json_text(line, f"{source} line {number}"))
+            return [(f"item {n} of {source}", item) for n, item in enumerate(items, start=1)]
+        return [
+            (f"{source} line {n}", parse_json_text(line, f"{source} line {n}"))
+            for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
     except click.BadParameter as exc:
         raise click.BadParameter(exc.message, param_hint="'--file'")
-    for position, item in enumerate(items):
+
+
+def read_entities(path: str) -> List[Dict[str, Any]]:
+    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+    items = _json_items(path)
+    for where, item in items:
         if not isinstance(item, dict) or not isinstance(item.get("identifier"), str) or not item["identifier"]:
-            raise click.BadParameter(
-                f"item {position} of {source} is not an entity object with a string identifier",
-                param_hint="'--file'",
-            )
-    return items
+            raise click.BadParameter(f"{where} is not an entity object with a string identifier", param_hint="'--file'")
+    return [item for _, item in items]
 
 
 def read_identifiers(path: str) -> List[str]:
     """Identifiers from a JSON array or NDJSON ('-' for stdin): strings, or objects with an identifier."""
-    source = "stdin" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
-    except UnicodeDecodeError as exc:
-        raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", param_hint="'--file'")
-    try:
-        if text.lstrip().startswith("["):
-            items = parse_json_text(text, source)
-        else:
-            items = [
-                parse_json_text(line, f"{source} line {n}")
-                for n, line in enumerate(text.splitlines(), start=1)
-                if line.strip()
-            ]
-    except click.BadParameter as exc:
-        raise click.BadParameter(exc.message, param_hint="'--file'")
     out = []
-    for position, item in enumerate(items):
+    for where, item in _json_items(path):
         value = item.get("identifier") if isinstance(item, dict) else item
         if not isinstance(value, str) or not value.strip():
             raise click.BadParameter(
-                f"item {position} of {source} is not an identifier (a string, or an object with one)",
-                param_hint="'--file'",
+                f"{where} is not an identifier (a string, or an object with one)", param_hint="'--file'"
             )
         out.append(value)
     return out
@@ -2461,7 +2494,9 @@ def entity_bulk_upsert(  # noqa: PLR0917 - one parameter per click option
     if not blueprint:
         for position, item in enumerate(entities):
             if not isinstance(item.get("blueprint"), str) or not item["blueprint"]:
-                raise click.UsageError(f'missing -b/--blueprint: item {position} of the file has no "blueprint" field')
+                raise click.UsageError(
+                    f'missing -b/--blueprint: item {position + 1} of the file has no "blueprint" field'
+                )
     result = client.bulk_upsert(
         blueprint,
         entities,

@@ -834,8 +834,10 @@ def test_bulk_empty_file_does_nothing(tmp_path: Path) -> None:
             '{"identifier": "a"}\n{"identifier": }\n',
             "{f} line 2 is not valid JSON: Expecting value at line 1 column 16",
         ),
-        ('[{"identifier": "a"}, {"title": "no id"}]', "item 1 of {f} is not an entity object with a string identifier"),
-        ("[1, 2]", "item 0 of {f} is not an entity object with a string identifier"),
+        # items are counted from 1, as lines are (issue 16): the second item is item 2
+        ('[{"identifier": "a"}, {"title": "no id"}]', "item 2 of {f} is not an entity object with a string identifier"),
+        ("[1, 2]", "item 1 of {f} is not an entity object with a string identifier"),
+        ('{"identifier": "a"}\n\n[3]\n', "{f} line 3 is not an entity object with a string identifier"),
         ('[{"identifier": "a"}', "{f} is not valid JSON: Expecting ',' delimiter at line 1 column 21"),
     ],
 )

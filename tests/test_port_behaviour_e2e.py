@@ -285,7 +285,7 @@ def test_bulk_upsert_across_blueprints(fake: fakeport.PortFake, env: Dict[str, s
     assert len(fake.seen("POST", f"{MICRO}/bulk")) == 4  # 20 + 5, twice
     done = port(env, "entity", "bulk-upsert", "--file", "-", input='{"identifier": "x"}\n')
     assert done.returncode == 2
-    assert 'missing -b/--blueprint: item 0 of the file has no "blueprint" field' in done.stderr
+    assert 'missing -b/--blueprint: item 1 of the file has no "blueprint" field' in done.stderr
 
 
 # -- 9. run list ---------------------------------------------------------------------------------

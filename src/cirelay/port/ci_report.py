@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 from urllib.parse import quote
 
 from cirelay.errors import InputError
-from cirelay.port.client import _IDENTIFIER_UNSAFE, _given, _now_iso
+from cirelay.port.common import _IDENTIFIER_UNSAFE, _given, _now_iso
 
 
 def _branch_of(ref: Optional[str]) -> Tuple[Optional[str], Optional[str]]:

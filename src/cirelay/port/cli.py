@@ -14,20 +14,23 @@ from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, not_em
 from cirelay.errors import EXIT_INTERRUPTED, CirelayError, require
 from cirelay.output import emit, log
 from cirelay.port.ci_report import ci_entity
-from cirelay.port.client import (
+from cirelay.port.client import PortClient
+from cirelay.port.common import (
     CI_FIELDS,
     CI_STATUSES,
     DEFAULT_BASE_URL,
     REGION_URLS,
     RUN_STATUSES,
-    PortClient,
     _given,
     check_base_url,
 )
 
 
-def read_entities(path: str) -> List[Dict[str, Any]]:
-    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+def _json_items(path: str) -> List[Tuple[str, Any]]:
+    """The items of a JSON array or NDJSON file ('-' for stdin), each with the words that name it in an error.
+
+    Items and lines are counted from 1 alike: 'item 3 of f.json', 'stdin line 3'.
+    """
     source = "stdin" if path == "-" else path
     try:
         if path == "-":
@@ -39,57 +42,36 @@ def read_entities(path: str) -> List[Dict[str, Any]]:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", param_hint="'--file'")
-    items: List[Any]
     try:
         if text.lstrip().startswith("["):
             items = parse_json_text(text, source)
-        else:
-            items = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    items.append(parse_json_text(line, f"{source} line {number}"))
+            return [(f"item {n} of {source}", item) for n, item in enumerate(items, start=1)]
+        return [
+            (f"{source} line {n}", parse_json_text(line, f"{source} line {n}"))
+            for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
     except click.BadParameter as exc:
         raise click.BadParameter(exc.message, param_hint="'--file'")
-    for position, item in enumerate(items):
+
+
+def read_entities(path: str) -> List[Dict[str, Any]]:
+    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+    items = _json_items(path)
+    for where, item in items:
         if not isinstance(item, dict) or not isinstance(item.get("identifier"), str) or not item["identifier"]:
-            raise click.BadParameter(
-                f"item {position} of {source} is not an entity object with a string identifier",
-                param_hint="'--file'",
-            )
-    return items
+            raise click.BadParameter(f"{where} is not an entity object with a string identifier", param_hint="'--file'")
+    return [item for _, item in items]
 
 
 def read_identifiers(path: str) -> List[str]:
     """Identifiers from a JSON array or NDJSON ('-' for stdin): strings, or objects with an identifier."""
-    source = "stdin" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-    except OSError as exc:
-        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
-    except UnicodeDecodeError as exc:
-        raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", param_hint="'--file'")
-    try:
-        if text.lstrip().startswith("["):
-            items = parse_json_text(text, source)
-        else:
-            items = [
-                parse_json_text(line, f"{source} line {n}")
-                for n, line in enumerate(text.splitlines(), start=1)
-                if line.strip()
-            ]
-    except click.BadParameter as exc:
-        raise click.BadParameter(exc.message, param_hint="'--file'")
     out = []
-    for position, item in enumerate(items):
+    for where, item in _json_items(path):
         value = item.get("identifier") if isinstance(item, dict) else item
         if not isinstance(value, str) or not value.strip():
             raise click.BadParameter(
-                f"item {position} of {source} is not an identifier (a string, or an object with one)",
-                param_hint="'--file'",
+                f"{where} is not an identifier (a string, or an object with one)", param_hint="'--file'"
             )
         out.append(value)
     return out
@@ -410,7 +392,9 @@ def entity_bulk_upsert(  # noqa: PLR0917 - one parameter per click option
     if not blueprint:
         for position, item in enumerate(entities):
             if not isinstance(item.get("blueprint"), str) or not item["blueprint"]:
-                raise click.UsageError(f'missing -b/--blueprint: item {position} of the file has no "blueprint" field')
+                raise click.UsageError(
+                    f'missing -b/--blueprint: item {position + 1} of the file has no "blueprint" field'
+                )
     result = client.bulk_upsert(
         blueprint,
         entities,
