@@ -700,7 +700,9 @@ def test_bulk_batches_of_20_partial_failure_maps_indexes(mock: responses.Request
     ]
     assert body["upserted"] == [i for i in ids if i not in ("svc-23", "svc-44")]
     assert "upserted 43 of 45 entities into microservice; 2 failed" in result.stderr
-    assert result.stderr.endswith("Error: 2 of 45 entities were not upserted (first: #23 svc-23: svc-23 is invalid)\n")
+    assert result.stderr.endswith(
+        "Error: 2 of 45 entities were not upserted (first: item 24, svc-23: svc-23 is invalid)\n"
+    )
     assert json.loads(github_outputs(out)["identifiers"]) == body["upserted"]
 
 
@@ -1289,3 +1291,73 @@ def test_help_names_env_vars_and_exit_codes() -> None:
 def test_version() -> None:
     result = invoke("--version")
     assert result.stdout == f"cirelay-port, version {port.__version__}\n"
+
+
+# -- native to each CI: summaries, progress ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("region", "host", "app"),
+    [("eu", "https://api.port.io", "https://app.port.io"), ("us", "https://api.us.port.io", "https://app.us.port.io")],
+)
+def test_entity_summary_links_its_page_in_ports_app(
+    mock: responses.RequestsMock, tmp_path: Path, region: str, host: str, app: str
+) -> None:
+    from markdown_it import MarkdownIt
+
+    add_token(mock, url=f"{host}/v1/auth/access_token")
+    mock.get(
+        f"{host}/v1/blueprints/micro service/entities/pay%2Fments", json={"ok": True, "entity": entity("pay/ments")}
+    )
+    summary = tmp_path / "summary"
+    result = invoke(
+        "entity", "get", "-b", "micro service", "-i", "pay/ments",
+        env={"PORT_BASE_URL": None, "PORT_REGION": region, "GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    assert "<h3>Port micro service pay/ments: read</h3>" in html
+    assert f'<a href="{app}/micro%20serviceEntity?identifier=pay%2Fments">pay/ments in Port</a>' in html
+
+
+def test_bulk_summary_counts_and_first_failures(mock: responses.RequestsMock, tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    add_token(mock)
+    ids = [f"svc-{n:02d}" for n in range(45)]
+    mock.add_callback(responses.POST, BULK_URL, callback=BulkPort(reject={"svc-23", "svc-44"}))
+    summary = tmp_path / "summary"
+    path = write_entities(tmp_path / "e.json", ids)
+    result = invoke(
+        "entity", "bulk-upsert", "-b", "microservice", "--file", str(path), env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert result.exit_code == 1
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    assert "<h3>❌ Port bulk upsert: 43 of 45 upserted</h3>" in html
+    assert "<li><strong>failed</strong>: 2</li>" in html
+    assert "<th>item</th>\n<th>identifier</th>\n<th>error</th>\n<th>message</th>" in html
+    assert "<td>24</td>\n<td>svc-23</td>\n<td>invalid_request</td>\n<td>svc-23 is invalid</td>" in html
+
+
+def test_bulk_progress_at_most_each_tenth_or_ten_seconds(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    clock = [0.0]
+    progress = port.Progress(1000, 50, "upserted", clock=lambda: clock[0])
+    for _ in range(50):  # 50 batches of 20, 1 s apart
+        clock[0] += 1
+        progress.add(20)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "upserted 100/1000 entities (10 %)"
+    assert lines[-1] == "upserted 900/1000 entities (90 %)"
+    assert len(lines) == 9  # each tenth once; the last one is the result's to say
+    slow = port.Progress(1000, 500, "deleted", clock=lambda: clock[0])
+    for _ in range(3):  # 2 entities a minute: a line every 10 s at the least, even below a tenth
+        clock[0] += 30
+        slow.add(2)
+    assert capsys.readouterr().err.splitlines() == [
+        "deleted 2/1000 entities (0 %)",
+        "deleted 4/1000 entities (0 %)",
+        "deleted 6/1000 entities (0 %)",
+    ]
+    one = port.Progress(20, 1, "upserted", clock=lambda: clock[0])
+    one.add(10)
+    assert capsys.readouterr().err == ""  # one request: nothing to follow

@@ -240,7 +240,7 @@ def test_bulk_with_partial_failures_and_faults_loses_no_entity(
     assert set(result["upserted"]) <= set(fake.entities["microservice"])
     assert not set(fake.entities["microservice"]) & {"bad id 7", "bad id 60", "svc-033", "svc-094"}
     assert done.stderr.endswith(
-        "Error: 4 of 95 entities were not upserted (first: #7 bad id 7: " + failed[7]["message"] + ")\n"
+        "Error: 4 of 95 entities were not upserted (first: item 8, bad id 7: " + failed[7]["message"] + ")\n"
     )
 
 

@@ -12,7 +12,7 @@ import click
 from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, not_empty, parse_json_text
 from cirelay.errors import EXIT_INTERRUPTED, CirelayError, require
-from cirelay.output import emit, log
+from cirelay.output import emit, log, md_table
 from cirelay.port.ci_report import ci_entity
 from cirelay.port.client import PortClient
 from cirelay.port.common import (
@@ -23,6 +23,7 @@ from cirelay.port.common import (
     RUN_STATUSES,
     _given,
     check_base_url,
+    entity_page,
 )
 
 
@@ -148,6 +149,19 @@ def _entity_summary(entity: Any, blueprint: str) -> Dict[str, Any]:
     return {"blueprint": blueprint, "identifier": identifier, "title": (entity or {}).get("title")}
 
 
+def _emit_entity(client: PortClient, result: Any, blueprint: str, identifier: str, action: str) -> None:
+    """One entity as the result, its outputs, and a summary linking its page in Port's app."""
+    shown = (result or {}).get("identifier", identifier) if isinstance(result, dict) else identifier
+    page = entity_page(client.api, blueprint, str(shown))
+    emit(
+        result,
+        outputs={"identifier": shown, "entity": result},
+        summary={"action": action, **_entity_summary(result, blueprint)},
+        title=f"Port {blueprint} {shown}: {action}",
+        link=(f"{shown} in Port", page) if page else None,
+    )
+
+
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="cirelay-port")
 def cli() -> None:
@@ -206,11 +220,7 @@ def entity_upsert(  # noqa: PLR0917 - one parameter per click option
         validate_only=validate_only,
         run_id=run_id,
     )
-    emit(
-        result,
-        outputs={"identifier": (result or {}).get("identifier", identifier), "entity": result},
-        summary={"action": "validated" if validate_only else "upserted", **_entity_summary(result, blueprint)},
-    )
+    _emit_entity(client, result, blueprint, identifier, "validated" if validate_only else "upserted")
 
 
 _FIELDS_HELP = (
@@ -230,11 +240,7 @@ def entity_get(
 ) -> None:
     """Print one entity."""
     result = client.get_entity(blueprint, identifier, include, exclude)
-    emit(
-        result,
-        outputs={"identifier": identifier, "entity": result},
-        summary={"action": "read", **_entity_summary(result, blueprint)},
-    )
+    _emit_entity(client, result, blueprint, identifier, "read")
 
 
 @entity.command("search", epilog=EXIT_CODES_HELP)
@@ -281,6 +287,9 @@ _CONCURRENCY = click.option(
 )
 
 
+BULK_SUMMARY_FAILURES = 10  # failures listed in the job summary; the result JSON has them all
+
+
 def _finish_bulk(result: Dict[str, Any], done_key: str, verb: str, total: int, where: str) -> None:
     """Print a bulk result (and write the outputs), then exit 130 if it was stopped, 1 if anything failed."""
     interrupted = result.pop("interrupted", False)
@@ -292,16 +301,32 @@ def _finish_bulk(result: Dict[str, Any], done_key: str, verb: str, total: int, w
         f"{verb} {len(result[done_key])} of {total} entities {where}; {len(failed)} failed"
         + (f", {len(skipped)} not attempted" if interrupted or skipped else "")
     )
+    first = failed[:BULK_SUMMARY_FAILURES]
+    details = None
+    if first:
+        more = (
+            f"\n{len(failed) - len(first)} more failures are in the result JSON.\n" if len(failed) > len(first) else ""
+        )
+        details = (
+            "**First failures**\n\n"
+            + md_table(
+                ["item", "identifier", "error", "message"],
+                [[f["index"] + 1, f.get("identifier"), f.get("error"), f.get("message")] for f in first],
+            )
+            + more
+        )
     emit(
         result,
         outputs={"identifiers": result[done_key], "not-attempted": [s["identifier"] for s in skipped]},
         summary={
-            "action": f"bulk {verb}",
+            "status": "failed" if failed else "interrupted" if interrupted else verb,
             "where": where,
             verb: len(result[done_key]),
             "failed": len(failed),
             "not attempted": len(skipped),
         },
+        title=f"Port bulk {'upsert' if verb == 'upserted' else 'delete'}: {len(result[done_key])} of {total} {verb}",
+        details=details,
     )
     if interrupted:
         raise CirelayError(
@@ -313,7 +338,7 @@ def _finish_bulk(result: Dict[str, Any], done_key: str, verb: str, total: int, w
         first = failed[0]
         raise CirelayError(
             f"{len(failed)} of {total} entities were not {verb} "
-            f"(first: #{first['index']} {first['identifier']}: {first['message']})"
+            f"(first: item {first['index'] + 1}, {first['identifier']}: {first['message']})"
         )
 
 
@@ -459,11 +484,7 @@ def ci_report(  # noqa: PLR0917 - one parameter per click option
     result = client.upsert_entity(
         blueprint, body, merge=True, create_missing_related=create_missing_related, run_id=run_id
     )
-    emit(
-        result,
-        outputs={"identifier": (result or {}).get("identifier", body["identifier"]), "entity": result},
-        summary={"action": f"reported {status}", **_entity_summary(result, blueprint)},
-    )
+    _emit_entity(client, result, blueprint, body["identifier"], f"reported {status}")
 
 
 @cli.group(epilog=EXIT_CODES_HELP)

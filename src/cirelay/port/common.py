@@ -14,7 +14,7 @@ import tempfile
 import threading
 import time
 from typing import Any, Dict, List, Optional, Tuple
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -78,6 +78,14 @@ def api_base(base_url: Optional[str], region: Optional[str] = None) -> str:
     if base.endswith("/v1"):
         base = base[: -len("/v1")]
     return f"{base}/v1"
+
+
+def entity_page(api: str, blueprint: str, identifier: str) -> Optional[str]:
+    """The entity's page in Port's app (app.port.io, app.us.port.io) for the API it came from; None for other hosts."""
+    host = urlsplit(api).hostname or ""
+    if not host.startswith("api."):
+        return None
+    return f"https://app.{host[4:]}/{quote(blueprint, safe='')}Entity?identifier={quote(identifier, safe='')}"
 
 
 def check_base_url(base_url: Optional[str]) -> None:
