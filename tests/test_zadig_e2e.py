@@ -78,7 +78,8 @@ def test_custom_run_waits_through_a_whole_task_with_stages(fake: ZadigFake) -> N
     assert done.returncode == 0, done.stderr
     final = json.loads(done.stdout)
     assert final["status"] == "passed"
-    assert final["params"] == [{"name": "TAG", "value": "1.4.2"}]
+    # The task carries the workflow's parameters with the values given (task_v4.go:2567, openapi.go:110-150).
+    assert {p["name"]: p["value"] for p in final["params"]} == {"TAG": "1.4.2", "A": ""}
     progress = done.stderr.splitlines()[1:]
     assert progress == [
         "Zadig task build-and-deploy #1: created | build: pending [build-api pending, build-web pending]"
@@ -269,9 +270,11 @@ def test_custom_commands_end_to_end(fake: ZadigFake) -> None:
     forever = zadig(fake, "custom", "run", "-p", "demo", "-w", "wf-forever")
     cancelled = zadig(fake, "custom", "cancel", "-w", "wf-forever", "--id", str(json.loads(forever.stdout)["task_id"]))
     assert (cancelled.returncode, json.loads(cancelled.stdout)) == (0, {"message": "success"})
-    again = zadig(fake, "custom", "cancel", "-w", "wf-forever", "--id", "1")
+    # Zadig refuses to cancel only a passed task (workflowcontroller/workflow.go:119-122).
+    fake.add_task("wf-passed", ["passed"], custom=True)
+    again = zadig(fake, "custom", "cancel", "-w", "wf-passed", "--id", "1")
     assert again.returncode == 1
-    assert "Error: 取消工作流任务失败: task is already cancelled (400, DELETE" in again.stderr
+    assert "Error: 取消工作流任务失败: task: wf-passed:1 is passed, cannot cancel (400, DELETE" in again.stderr
 
 
 def test_answer_without_task_id_and_wait(fake: ZadigFake) -> None:
