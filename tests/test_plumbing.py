@@ -1,4 +1,7 @@
-"""The shared plumbing block: identical in every script, and doing what the README promises."""
+"""The shared core (src/cirelay/: errors, http, output, waiting, cli) doing what the README promises.
+
+Tested through a built script, the file users run; tests/test_bundle.py checks the build itself.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +15,13 @@ import requests
 import responses
 from responses import matchers, registries
 
-from tests.conftest import ROOT, SCRIPTS, cli_runner, github_outputs, load_script
+from tests.conftest import SCRIPTS, cli_runner, github_outputs, load_script
 from tests.fakes.base import FakeServer, json_reply
-
-sys.path.insert(0, str(ROOT / "tools"))
-from sync_plumbing import block_of
 
 SCRIPT_FILES = sorted(p for p in SCRIPTS.glob("*.py") if p.name != "__init__.py")
 
 plumb = load_script("port")
-
-
-def test_every_script_carries_the_same_plumbing_block() -> None:
-    reference = block_of(SCRIPTS / "port.py")
-    assert len(reference.splitlines()) > 100
-    for path in SCRIPT_FILES:
-        assert block_of(path) == reference, f"{path.name}: plumbing differs; run python tools/sync_plumbing.py"
+waiter = load_script("zadig")  # the waiter is inlined only where a platform waits (Port does not)
 
 
 @pytest.mark.parametrize("path", SCRIPT_FILES, ids=lambda p: p.name)
@@ -166,8 +160,20 @@ def test_cirelay_timeout_env(monkeypatch: pytest.MonkeyPatch, raw: str, expected
 
 def test_bad_cirelay_timeout_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIRELAY_TIMEOUT", "soon")
-    with pytest.raises(click.UsageError, match="CIRELAY_TIMEOUT"):
+    # The session factory knows no click (library use): it raises InputError, exit code 2 ...
+    with pytest.raises(plumb.InputError, match="CIRELAY_TIMEOUT") as raised:
         plumb.make_session()
+    assert raised.value.exit_code == 2
+    # ... which the command line shows as click's own usage error, with the command's usage line.
+    monkeypatch.setenv("PORT_CLIENT_ID", "id")
+    monkeypatch.setenv("PORT_CLIENT_SECRET", "secret")
+    result = cli_runner().invoke(plumb.cli, ["entity", "get", "-b", "svc", "-i", "x"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "Usage: cli entity get [OPTIONS]"
+    assert result.stderr.splitlines()[-1] == (
+        "Error: CIRELAY_TIMEOUT must be seconds or 'connect,read' seconds, got 'soon'"
+    )
+    assert result.stdout == ""
 
 
 # -- JSON arguments -----------------------------------------------------------------------------
@@ -244,7 +250,7 @@ def _classify(state: str) -> tuple:
 
 
 def test_wait_success_backs_off_and_reports_changes_only(no_sleep: list, capsys) -> None:  # type: ignore[no-untyped-def]
-    result = plumb.wait_for(
+    result = waiter.wait_for(
         _states("queued", "queued", "running", "running", "running", "ok"), _classify, timeout=600, what="task 1"
     )
     assert result == "ok"
@@ -253,13 +259,13 @@ def test_wait_success_backs_off_and_reports_changes_only(no_sleep: list, capsys)
 
 
 def test_wait_ceiling(no_sleep: list) -> None:
-    plumb.wait_for(_states(*["x"] * 8, "ok"), _classify, timeout=600, what="t", start=1, factor=1.5, ceiling=10)
+    waiter.wait_for(_states(*["x"] * 8, "ok"), _classify, timeout=600, what="t", start=1, factor=1.5, ceiling=10)
     assert no_sleep == [1, 1.5, 2.25, 3.375, 5.0625, 7.59375, 10, 10]
 
 
 def test_wait_failure_carries_last_state(no_sleep: list) -> None:
-    with pytest.raises(plumb.CirelayError) as err:
-        plumb.wait_for(_states("running", "bad"), _classify, timeout=600, what="task 9", url="http://z/9")
+    with pytest.raises(waiter.CirelayError) as err:
+        waiter.wait_for(_states("running", "bad"), _classify, timeout=600, what="task 9", url="http://z/9")
     assert err.value.exit_code == 1
     assert err.value.result == "bad"
     assert err.value.message == "task 9 ended bad (http://z/9)"
@@ -269,8 +275,8 @@ def test_wait_timeout_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [0.0]
     monkeypatch.setattr("time.monotonic", lambda: clock[0])
     monkeypatch.setattr("time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
-    with pytest.raises(plumb.WaitTimeout) as err:
-        plumb.wait_for(lambda: "running", _classify, timeout=10, what="task 2", url="http://z/2")
+    with pytest.raises(waiter.WaitTimeout) as err:
+        waiter.wait_for(lambda: "running", _classify, timeout=10, what="task 2", url="http://z/2")
     assert err.value.exit_code == 3
     assert err.value.message == "gave up waiting for task 2 after 10 s; it may still be running remotely (http://z/2)"
     assert clock[0] == 10
@@ -315,20 +321,20 @@ def test_wait_abandon_cancels_on_timeout_and_interrupt(monkeypatch: pytest.Monke
     monkeypatch.setattr("time.monotonic", lambda: clock[0])
     monkeypatch.setattr("time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
     cancelled: list = []
-    with pytest.raises(plumb.WaitTimeout):
-        plumb.wait_for(lambda: "running", _classify, timeout=5, what="task 3", on_abandon=lambda: cancelled.append(1))
+    with pytest.raises(waiter.WaitTimeout):
+        waiter.wait_for(lambda: "running", _classify, timeout=5, what="task 3", on_abandon=lambda: cancelled.append(1))
 
     def interrupted() -> str:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        plumb.wait_for(interrupted, _classify, timeout=5, what="task 4", on_abandon=lambda: cancelled.append(2))
+        waiter.wait_for(interrupted, _classify, timeout=5, what="task 4", on_abandon=lambda: cancelled.append(2))
 
     def failing_cancel() -> None:
-        raise plumb.CirelayError("409 already done")
+        raise waiter.CirelayError("409 already done")
 
-    with pytest.raises(plumb.WaitTimeout):
-        plumb.wait_for(lambda: "running", _classify, timeout=5, what="task 5", on_abandon=failing_cancel)
+    with pytest.raises(waiter.WaitTimeout):
+        waiter.wait_for(lambda: "running", _classify, timeout=5, what="task 5", on_abandon=failing_cancel)
     assert cancelled == [1, 2]
     assert "could not cancel task 5: 409 already done" in capsys.readouterr().err
 
