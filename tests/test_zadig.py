@@ -63,6 +63,38 @@ def api() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
+REGISTRY = {"registry_id": "r1", "address": "https://reg.example.test", "namespace": "shop"}
+BUILD_JOB = {
+    "name": "build",
+    "type": "zadig-build",
+    "spec": {
+        "docker_registry_id": "r1",
+        "service_and_builds": [{"service_name": "api", "service_module": "api", "build_name": "api-build"}],
+    },
+}
+
+
+def workflow_detail(
+    api: responses.RequestsMock,
+    workflow: str = "bd",
+    project: str = "shop",
+    jobs: Optional[List[Dict[str, Any]]] = None,
+    params: Optional[List[Dict[str, Any]]] = None,
+) -> None:
+    """The GET of the workflow's detail that `custom run` sends first (Zadig's OpenAPIWorkflowV4Detail)."""
+    detail = {
+        "workflow_key": workflow,
+        "project_key": project,
+        "params": params if params is not None else [],
+        "stages": [{"name": "only", "jobs": jobs if jobs is not None else [{"name": "job", "type": "freestyle"}]}],
+    }
+    api.get(
+        f"{BASE}/openapi/workflows/custom/{workflow}/detail",
+        json=detail,
+        match=[AUTH, matchers.query_param_matcher({"projectKey": project})],
+    )
+
+
 def custom_state(status: Optional[str], build: str, deploy: str) -> Dict[str, Any]:
     task: Dict[str, Any] = {
         "task_id": 5,
@@ -138,7 +170,7 @@ def _commands(group: Any, path: str = "") -> Iterator[Any]:
 
 def test_every_command_takes_url_after_it() -> None:
     commands = dict(_commands(zd.cli))
-    assert len(commands) == 11
+    assert len(commands) == 15
     for name, command in commands.items():
         url = [p for p in command.params if p.name == "url"]
         assert len(url) == 1, name
@@ -382,7 +414,13 @@ def test_task_restart_and_cancel(api: responses.RequestsMock) -> None:
             {"resultCode": 403, "errorMsg": "forbidden"},
             "restart task 3 of workflow wf: forbidden (resultCode 403)",
         ),
-        ("restart", {"resultCode": 500, "errorMsg": "fail"}, "restart task 3 of workflow wf: fail (resultCode 500)"),
+        (
+            "restart",
+            {"resultCode": 500, "errorMsg": "fail"},
+            "restart task 3 of workflow wf: fail (resultCode 500); Zadig v3.4.1 and later no longer have the legacy"
+            " workflow-task backend (they answer every such call this way): use `custom retry` on a custom workflow"
+            " instead",
+        ),
         ("cancel", {"resultCode": 404, "errorMsg": "fail"}, "cancel task 3 of workflow wf: fail (resultCode 404)"),
         ("cancel", {"resultCode": 1}, "cancel task 3 of workflow wf: no reason given (resultCode 1)"),
     ],
@@ -499,9 +537,11 @@ def test_task_wait_interrupted_cancels(api: responses.RequestsMock, monkeypatch:
     monkeypatch.setattr("time.sleep", interrupt)
     api.get(legacy_task("wf", 4), json={"status": "running"})
     api.post(legacy_task("wf", 4) + "/cancel", json={"resultCode": 0, "errorMsg": "success"})
+    api.get(legacy_task("wf", 4), json={"status": "cancelled"})
     result = invoke("task", "wait", "-w", "wf", "--id", "4", "--cancel-on-timeout")
     assert result.exit_code == 130
     assert result.stderr.endswith("cancelling Zadig task wf #4\nInterrupted.\n")
+    assert json.loads(result.stdout) == {"task_id": 4, "status": "cancelled"}  # issue 14: the state it left
 
 
 def test_task_wait_retries_a_failing_poll(api: responses.RequestsMock, no_sleep: list) -> None:
@@ -530,6 +570,7 @@ def test_empty_401_and_403_get_a_sentence(status: int, sentence: str, api: respo
 
 
 def test_403_with_a_body_adds_its_message(api: responses.RequestsMock) -> None:
+    workflow_detail(api, "wf", "p")
     api.post(CUSTOM, status=403, json={"type": "error", "code": 6090, "message": "无权限", "description": "no run"})
     result = invoke("custom", "run", "-p", "p", "-w", "wf")
     assert result.exit_code == 1
@@ -547,12 +588,28 @@ def test_non_json_answer(api: responses.RequestsMock) -> None:
 
 
 def test_custom_run_body_and_answer(api: responses.RequestsMock, tmp_path: Path) -> None:
-    inputs = [{"job_name": "build", "job_type": "zadig-build", "parameters": {"registry": "r"}}]
+    inputs = [{"job_name": "build", "parameters": {"registry": "r"}}]
+    params = [{"name": "TAG", "type": "string", "value": ""}, {"name": "ENV", "type": "text", "value": "x"}]
+    workflow_detail(api, jobs=[BUILD_JOB], params=params)
+    api.get(f"{BASE}/openapi/system/registry", json=[REGISTRY], match=[AUTH])
     body = {
         "project_key": "shop",
         "workflow_key": "bd",
-        "parameters": [{"name": "TAG", "value": "1.2=3"}, {"name": "ENV", "value": ""}],
-        "inputs": inputs,
+        "parameters": [
+            {"name": "TAG", "value": "1.2=3", "type": "string"},
+            {"name": "ENV", "value": "", "type": "text"},
+        ],
+        # derived from the workflow, then --inputs merged over it key by key
+        "inputs": [
+            {
+                "job_name": "build",
+                "job_type": "zadig-build",
+                "parameters": {
+                    "registry": "r",
+                    "service_list": [{"service_name": "api", "service_module": "api", "repo_info": [], "inputs": []}],
+                },
+            }
+        ],
     }
     answer = {"project_name": "shop", "workflow_name": "bd", "task_id": 5}
     api.post(CUSTOM, json=answer, match=[AUTH, matchers.json_params_matcher(body)])
@@ -568,8 +625,10 @@ def test_custom_run_body_and_answer(api: responses.RequestsMock, tmp_path: Path)
     assert github_outputs(outputs)["url"] == f"{BASE}/v1/projects/detail/shop/pipelines/custom/bd/5"
 
 
-def test_custom_run_defaults_from_env_and_empty_lists(api: responses.RequestsMock) -> None:
-    body = {"project_key": "shop", "workflow_key": "bd", "parameters": [], "inputs": []}
+def test_custom_run_defaults_from_env_and_every_job(api: responses.RequestsMock) -> None:
+    workflow_detail(api)
+    inputs = [{"job_name": "job", "job_type": "freestyle", "parameters": {}}]
+    body = {"project_key": "shop", "workflow_key": "bd", "parameters": [], "inputs": inputs}
     api.post(CUSTOM, json={"task_id": 1}, match=[matchers.json_params_matcher(body)])
     result = invoke("custom", "run", env={"ZADIG_PROJECT": "shop", "ZADIG_WORKFLOW": "bd"})
     assert result.exit_code == 0, result.output
@@ -582,13 +641,15 @@ def test_custom_run_inputs_must_be_an_array(api: responses.RequestsMock) -> None
 
 
 def test_custom_run_is_never_retried(api: responses.RequestsMock, no_sleep: list) -> None:
+    workflow_detail(api)
     api.post(CUSTOM, status=503, body=b"")
     result = invoke("custom", "run", "-p", "shop", "-w", "bd", "--wait")
     assert result.exit_code == 1
-    assert len(api.calls) == 1
+    assert len(api.calls) == 2  # the detail, then the one POST
 
 
 def test_custom_run_wait_shows_stage_and_job_changes_only(api: responses.RequestsMock, no_sleep: list) -> None:
+    workflow_detail(api)
     api.post(CUSTOM, json={"project_name": "shop", "workflow_name": "bd", "task_id": 5})
     states = [
         custom_state(None, "", ""),
@@ -603,6 +664,7 @@ def test_custom_run_wait_shows_stage_and_job_changes_only(api: responses.Request
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == states[-1]
     assert result.stderr == (
+        "running jobs of workflow bd: job\n"
         f"started task 5 of workflow bd: {BASE}/v1/projects/detail/shop/pipelines/custom/bd/5\n"
         "Zadig task bd #5: no status yet | build: pending [build-api pending] | deploy: pending [dev pending]\n"
         "Zadig task bd #5: running | build: running [build-api running] | deploy: pending [dev pending]\n"
@@ -628,6 +690,7 @@ def test_custom_wait_other_terminal_states(status: str, api: responses.RequestsM
 
 
 def test_custom_run_answer_without_task_id_and_wait(api: responses.RequestsMock) -> None:
+    workflow_detail(api)
     api.post(CUSTOM, json={"message": "success"})
     result = invoke("custom", "run", "-p", "shop", "-w", "bd", "--wait")
     assert result.exit_code == 1

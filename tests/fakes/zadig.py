@@ -22,10 +22,9 @@ in 2537108ed, first tagged v1.15.0; detail, task list, approve and /openapi/syst
 gateway (pkg/microservice/picket/core/public/handler/router.go:29-33) still forwards to:
 `legacy_removed = True` answers as such a server does (see _legacy_removed).
 
-Strictness switch: `strict = True` is Zadig: a job not named in `inputs` is skipped, a
-parameter the workflow does not define is refused. `strict = False` keeps the fake's old kindness
-(empty inputs run every job as configured, unknown parameters are ignored) for the callers that have
-not learnt to send every job yet.
+Strictness switch: `strict = True` (the default) is Zadig: a job not named in `inputs` is skipped, a
+parameter the workflow does not define is refused. `strict = False` is a kinder server, for tests that
+need one (empty inputs run every job as configured, unknown parameters are ignored).
 
 Seeded (project `demo`, in both APIs): `demo-workflow-dev` / `build-and-deploy` (created → running →
 passed), `demo-workflow-flaky` / `nightly-e2e` (running → failed; passes after a restart),
@@ -222,9 +221,7 @@ class ZadigFake(FakeServer):
         super().__init__()
         self.token = token
         self.abbreviated_create = False  # answer legacy create with the seed's {"message":"success"}
-        # Zadig's own rules for inputs and parameters (see the module docstring). Off until the client
-        # sends every job (issue 10): scripts/zadig.py still sends `inputs: []`.
-        self.strict = False
+        self.strict = True  # Zadig's own rules for inputs and parameters (see the module docstring)
         self.legacy_removed = False  # a v3.4.1+ server: the legacy workflow-task backend is gone
         self.registries: List[Dict[str, Any]] = [dict(REGISTRY)]
         self.legacy: Dict[str, Workflow] = {}
