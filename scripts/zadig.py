@@ -14,8 +14,9 @@
 
 Two generations of Zadig's API:
 
-- `task …`   the legacy workflow-task API of Zadig 3.x and earlier (/api/directory/workflowTask…);
-- `custom …` the OpenAPI of custom workflows, Zadig v4 and later (/openapi/workflows/custom/…).
+- `custom …` the OpenAPI of custom workflows (/openapi/workflows/custom/…), Zadig v1.15 and later;
+  `run` sends every job as the workflow configures it (Zadig skips the jobs it is not given);
+- `task …`   the legacy workflow-task API (/api/directory/workflowTask…), Zadig up to v3.4.0.
 
 Environment:
   ZADIG_URL              Zadig's base URL, e.g. https://zadig.example.com (required)
@@ -650,7 +651,7 @@ class ZadigClient:
     def _call(self, method: str, path: str, *, once: bool = False, **kwargs: Any) -> Any:
         return decode_json(self._send(method, path, once=once, **kwargs))
 
-    # -- legacy workflow tasks (Zadig <= 3.x) --------------------------------------------------
+    # -- legacy workflow tasks (Zadig <= v3.4.0) -----------------------------------------------
     def _legacy(self, use: str, method: str, path: str, **kwargs: Any) -> Any:
         """A legacy call; its HTTP 500 says the backend is gone (v3.4.1+), naming the custom command to use."""
         try:
@@ -705,7 +706,7 @@ class ZadigClient:
             return f"{self.base_url}{page}/{task_id}"
         return self.base_url + _legacy_path(workflow, task_id)
 
-    # -- custom workflows (Zadig v4+ OpenAPI) --------------------------------------------------
+    # -- custom workflows (OpenAPI, Zadig v1.15+) ----------------------------------------------
     def run_custom(
         self, project: str, workflow: str, parameters: List[Dict[str, str]], inputs: List[Any]
     ) -> Dict[str, Any]:
