@@ -79,7 +79,7 @@ def test_custom_run_waits_through_a_whole_task_with_stages(fake: ZadigFake) -> N
     final = json.loads(done.stdout)
     assert final["status"] == "passed"
     # The task carries the workflow's parameters with the values given (task_v4.go:2567, openapi.go:110-150).
-    assert {p["name"]: p["value"] for p in final["params"]} == {"TAG": "1.4.2", "A": ""}
+    assert {p["name"]: p["value"] for p in final["params"]} == {"TAG": "1.4.2", "IMAGE_TAG": "", "A": ""}
     lines = done.stderr.splitlines()
     assert lines[0] == "running jobs of workflow build-and-deploy: build-api, build-web, deploy-dev"
     progress = lines[2:]

@@ -141,7 +141,7 @@ def test_detail_and_registry_list(fake: ZadigFake) -> None:
         ("deploy", [("deploy", "zadig-deploy")]),
     ]
     assert detail["stages"][0]["jobs"][0]["spec"]["docker_registry_id"] == REGISTRY["registry_id"]
-    assert [p["name"] for p in detail["params"]] == ["TAG", "A"]
+    assert [p["name"] for p in detail["params"]] == ["TAG", "IMAGE_TAG", "A"]
     assert call(fake, "GET", "/openapi/system/registry").json() == [REGISTRY]
 
 

@@ -308,7 +308,7 @@ def test_8_help_gives_the_versions(fake: ZadigFake) -> None:
 def test_9_params_carry_their_type_and_an_unknown_one_is_exit_2(fake: ZadigFake) -> None:
     unknown = zadig(fake, "custom", "run", "-p", "demo", "-w", "wf-passed", "--param", "TAG=1", "--param", "NOPE=x")
     assert unknown.returncode == 2
-    assert "workflow wf-passed has no parameter 'NOPE' (its parameters: TAG, A)" in unknown.stderr
+    assert "workflow wf-passed has no parameter 'NOPE' (its parameters: TAG, IMAGE_TAG, A)" in unknown.stderr
     fake.custom["wf-passed"].params.append({"name": "ENV", "type": "choice", "value": "", "choice_option": ["dev"]})
     choice = zadig(fake, "custom", "run", "-p", "demo", "-w", "wf-passed", "--param", "ENV=prod")
     assert choice.returncode == 2

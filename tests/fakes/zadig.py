@@ -33,7 +33,7 @@ passed), `demo-workflow-flaky` / `nightly-e2e` (running → failed; passes after
 SEED_COMMIT. Custom only: `deploy-dev` (build → approval → deploy, driven by its stages, see
 _drive), `release` (a stage that waits for manual execution), `wf-skipped` (every job skipped at
 run time), `wf-jira` (a job type the OpenAPI cannot take). Custom workflows' jobs are freestyle jobs
-unless said otherwise; every custom workflow defines the parameters TAG and A (strings).
+unless said otherwise; every custom workflow defines the parameters TAG, IMAGE_TAG and A (strings).
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _param(name: str, kind: str = "string", value: str = "", choices: Sequence[s
 
 
 def _default_params() -> List[Dict[str, Any]]:
-    return [_param("TAG"), _param("A")]
+    return [_param("TAG"), _param("IMAGE_TAG"), _param("A")]
 
 
 @dataclass
