@@ -773,3 +773,133 @@ def test_custom_wait_timeout_cancels_with_delete(api: responses.RequestsMock, cl
 def test_workflow_names_are_quoted_in_paths(api: responses.RequestsMock) -> None:
     api.get(f"{LEGACY}/id/1/pipelines/a%2Fb%20c", json={"status": "passed"})
     assert invoke("task", "get", "-w", "a/b c", "--id", "1").exit_code == 0
+
+
+# -- issue 10: Zadig's error bodies, the new custom commands ----------------------------------------
+
+INTERNAL = {"message": "Internal Error: ", "code": 500, "description": "mongo: no documents in result"}
+
+
+def test_a_500_with_zadigs_body_is_shown_and_not_retried(api: responses.RequestsMock, no_sleep: list) -> None:
+    api.get(CUSTOM, status=500, json=INTERNAL)
+    result = invoke("custom", "get", "-w", "wf", "--id", "2")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: Internal Error: mongo: no documents in result (500, GET {CUSTOM}?taskId=2&workflowKey=wf)\n"
+    )
+    assert len(api.calls) == 1 and no_sleep == []
+
+
+def test_a_bare_500_is_retried_with_backoff(api: responses.RequestsMock, no_sleep: list) -> None:
+    api.get(CUSTOM, status=500, body=b"")
+    api.get(CUSTOM, status=500, body="<html>oops</html>")
+    api.get(CUSTOM, json=custom_state("passed", "passed", "passed"))
+    result = invoke("custom", "get", "-w", "bd", "--id", "5")
+    assert result.exit_code == 0, result.stderr
+    assert no_sleep == [0.5, 1.0]
+
+
+def test_custom_run_inputs_for_a_job_the_workflow_lacks_is_exit_2(api: responses.RequestsMock) -> None:
+    workflow_detail(api)
+    result = invoke("custom", "run", "-p", "shop", "-w", "bd", "--inputs", '[{"job_name": "nope", "parameters": {}}]')
+    assert result.exit_code == 2
+    assert "--inputs names job 'nope', which workflow bd does not have (its jobs: job)" in result.stderr
+
+
+def test_custom_run_deploy_without_images_asks_for_its_input(api: responses.RequestsMock) -> None:
+    deploy = {"name": "dep", "type": "zadig-deploy", "spec": {"env": "dev", "services": [{"service_name": "api"}]}}
+    workflow_detail(api, jobs=[deploy])
+    result = invoke("custom", "run", "-p", "shop", "-w", "bd")
+    assert result.exit_code == 2
+    assert "job dep (zadig-deploy) cannot run as configured: it deploys no service by default" in result.stderr
+    assert '"env_name": "…", "service_list": [{"service_name": "…"' in result.stderr
+
+
+def test_custom_run_build_registry_missing_from_the_list(api: responses.RequestsMock) -> None:
+    workflow_detail(api, jobs=[BUILD_JOB])
+    api.get(f"{BASE}/openapi/system/registry", json=[dict(REGISTRY, registry_id="other")])
+    result = invoke("custom", "run", "-p", "shop", "-w", "bd")
+    assert result.exit_code == 2
+    assert "its image registry r1 is not in GET /openapi/system/registry" in result.stderr
+
+
+def approval_task(*statuses: str) -> Dict[str, Any]:
+    users = [{"type": "user", "user_id": "u1", "user_name": "alice"}, {"type": "group", "group_name": "ops"}]
+    jobs = [
+        {"name": f"job-1-{n}-0-ok{n}", "origin_name": f"ok{n}", "display_name": f"ok{n}", "type": "approval",
+         "status": status, "spec": {"native_approval": {"approve_users": users}}}
+        for n, status in enumerate(statuses)
+    ]  # fmt: skip
+    return {"task_id": 7, "project_key": "shop", "status": "running", "stages": [{"name": "gate", "jobs": jobs}]}
+
+
+def test_custom_approve_sends_the_waiting_job_task(api: responses.RequestsMock) -> None:
+    api.get(CUSTOM, json=approval_task("passed", "wait_for_approval"), match=[custom_query("bd", 7)])
+    body = {"workflow_key": "bd", "task_id": 7, "stage_name": "job-1-1-0-ok1", "approve": False, "comment": "no"}
+    api.post(f"{CUSTOM}/approve", json={"message": "success"}, match=[AUTH, matchers.json_params_matcher(body)])
+    result = invoke("custom", "approve", "-w", "bd", "--id", "7", "--reject", "--comment", "no")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["job"] == "job-1-1-0-ok1"
+    assert result.stderr.startswith("rejected job job-1-1-0-ok1 of Zadig task bd #7")
+
+
+def test_custom_approve_with_two_waiting_needs_job(api: responses.RequestsMock) -> None:
+    api.get(CUSTOM, json=approval_task("wait_for_approval", "wait_for_approval"))
+    result = invoke("custom", "approve", "-w", "bd", "--id", "7")
+    assert result.exit_code == 2
+    assert "several jobs wait for approval (job-1-0-0-ok0, job-1-1-0-ok1): choose one with --job" in result.stderr
+
+
+def test_progress_names_the_approvers() -> None:
+    outcome, line = zd.describe_custom(approval_task("wait_for_approval"))
+    assert outcome == "pending"
+    assert line.endswith("— waits for approval of job job-1-0-0-ok0 by alice, group ops (custom approve)")
+    assert zd.outcome_of("skipped") == "failure" and zd.outcome_of("pause") == "pending"
+
+
+def test_custom_resume_takes_the_paused_stage_and_the_tasks_project(api: responses.RequestsMock) -> None:
+    stages = [{"name": "build", "status": "passed", "jobs": []}, {"name": "live", "status": "pause", "jobs": []}]
+    paused = {"task_id": 3, "project_key": "shop", "status": "pause", "stages": stages}
+    api.get(CUSTOM, json=paused)
+    api.post(
+        f"{BASE}/openapi/workflows/custom/bd/task/3/manual-exec",
+        json={"message": "success"},
+        match=[
+            matchers.query_param_matcher({"projectKey": "shop"}),
+            matchers.json_params_matcher({"stage_name": "live"}),
+        ],
+    )
+    result = invoke("custom", "resume", "-w", "bd", "--id", "3")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": "success", "workflow_key": "bd", "task_id": 3, "stage": "live"}
+
+
+def test_custom_list_pages_until_the_limit(api: responses.RequestsMock) -> None:
+    tasks = [{"task_id": n, "status": "passed"} for n in range(60, 0, -1)]
+    path = f"{BASE}/openapi/workflows/custom/bd/tasks"
+    for page, chunk in ((1, tasks[:50]), (2, tasks[50:55])):
+        query = {"projectKey": "shop", "pageNum": str(page), "pageSize": "50"}
+        api.get(path, json={"total": 60, "workflow_tasks": chunk}, match=[matchers.query_param_matcher(query)])
+    result = invoke("custom", "list", "-p", "shop", "-w", "bd", "--limit", "55")
+    assert result.exit_code == 0, result.stderr
+    assert [t["task_id"] for t in json.loads(result.stdout)] == list(range(60, 5, -1))
+
+
+def test_custom_logs_heads_each_job(api: responses.RequestsMock) -> None:
+    api.get(CUSTOM, json=approval_task("passed", "passed"))
+    api.get(f"{BASE}/openapi/logs/log/v4/workflow/bd/7/job-1-0-0-ok0", body="one\ntwo\n")
+    api.get(f"{BASE}/openapi/logs/log/v4/workflow/bd/7/job-1-1-0-ok1", body="")
+    result = invoke("custom", "logs", "-w", "bd", "--id", "7")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "==> ok0 (job-1-0-0-ok0) <==\none\ntwo\n\n==> ok1 (job-1-1-0-ok1) <==\n"
+    assert "no log for job job-1-1-0-ok1 yet" in result.stderr
+
+
+def test_legacy_get_500_names_custom_get(api: responses.RequestsMock) -> None:
+    api.get(legacy_task("wf", 3), status=500, json=dict(INTERNAL, description="404 page not found"))
+    result = invoke("task", "get", "-w", "wf", "--id", "3")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "; Zadig v3.4.1 and later no longer have the legacy workflow-task backend (they answer every such call this"
+        " way): use `custom get` on a custom workflow instead\n"
+    )
