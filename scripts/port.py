@@ -29,19 +29,21 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, IO, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import quote, quote_plus
 
 import click
@@ -116,7 +118,52 @@ def require(value: Optional[str], option: str, envvar: str) -> str:
     return value
 
 
+class WaitInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a wait, after the remote task was cancelled when that was asked.
+
+    A KeyboardInterrupt still (exit 130), carrying the last state seen so that the command can print
+    it and write its outputs before it stops: a stopped job still tells what it left behind.
+    """
+
+    def __init__(self, result: Any, *, cancelled: bool = False) -> None:
+        super().__init__()
+        self.result = result
+        self.cancelled = cancelled
+
+
 # --- src/cirelay/output.py ----------------------------------------
+
+# What the command line is doing now (platform, command), set by the CLI before a command runs:
+# it titles annotations and the step summary.
+_CURRENT: Dict[str, str] = {}
+
+# Status words of every platform, as the icon a summary shows beside them.
+_ICONS = {
+    "success": "✅",
+    "failure": "❌",
+    "pending": "⏳",
+    "skipped": "⏭",
+}
+_STATUS_KINDS = {
+    "success": ("passed", "success", "succeeded", "completed", "finished", "state_succeeded", "upserted", "deleted"),
+    "failure": ("failed", "failure", "timeout", "cancelled", "canceled", "reject", "error", "state_failed"),
+    "skipped": ("skipped", "ignored", "unselected", "not_attempted"),
+}
+
+
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def set_context(platform: str, command: str) -> None:
+    """Name what runs now ('zadig', 'custom run'), for annotation titles and the summary heading."""
+    _CURRENT.update(platform=platform, command=command)
+
+
+def current_title() -> str:
+    """'cirelay zadig custom run' (or just 'cirelay' outside a command)."""
+    return " ".join(p for p in ("cirelay", _CURRENT.get("platform"), _CURRENT.get("command")) if p)
+
 
 def log(message: str) -> None:
     """Everything for people goes to stderr; stdout carries only the result."""
@@ -124,9 +171,51 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
+def escape_data(text: str) -> str:
+    """A workflow command's message: %, CR and LF encoded so one command stays one line."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A workflow command's property value (title=…): also ':' and ',' encoded."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(level: str, message: str, title: Optional[str] = None) -> None:
+    """An ::error / ::warning / ::notice annotation on the run, in GitHub Actions only."""
+    if in_github_actions():
+        log(f"::{level} title={escape_property(title or current_title())}::{escape_data(message)}")
+
+
+def warn(message: str, title: Optional[str] = None) -> None:
+    """A warning for people: 'warning: …' on stderr, and an annotation in GitHub Actions."""
+    log(f"warning: {message}")
+    annotation("warning", message, title)
+
+
+@contextlib.contextmanager
+def log_group(name: str, stream: Optional[IO[str]] = None) -> Iterator[None]:
+    """Fold what is written inside into one collapsible group in GitHub Actions (no-op elsewhere).
+
+    stream is where the text goes (stdout for logs printed as the result, stderr by default), so the
+    markers stay in order with it.
+    """
+    out = stream if stream is not None else sys.stderr
+    if not in_github_actions():
+        yield
+        return
+    out.write(f"::group::{escape_data(name)}\n")
+    out.flush()
+    try:
+        yield
+    finally:
+        out.write("::endgroup::\n")
+        out.flush()
+
+
 def mask(secret: Optional[str]) -> None:
     """Ask GitHub Actions to hide a secret made at run time (a token) from every log."""
-    if secret and os.environ.get("GITHUB_ACTIONS") == "true":
+    if secret and in_github_actions():
         for line in str(secret).splitlines():
             log(f"::add-mask::{line}")
 
@@ -136,11 +225,127 @@ def _append(path: str, text: str) -> None:
         handle.write(text)
 
 
-def emit(result: Any, outputs: Optional[Dict[str, Any]] = None, summary: Optional[Dict[str, Any]] = None) -> None:
-    """Print the result as JSON on stdout; in GitHub Actions also write outputs and a summary."""
+def status_kind(status: Any) -> Optional[str]:
+    """'success', 'failure', 'pending' or 'skipped' for a status word of any platform; None when not one."""
+    if not isinstance(status, str) or not status:
+        return None
+    word = status.strip().lower()
+    for kind, words in _STATUS_KINDS.items():
+        if word in words:
+            return kind
+    return "pending"
+
+
+def status_icon(status: Any) -> str:
+    """✅ ❌ ⏳ ⏭ for a status word, '' when it is none."""
+    kind = status_kind(status)
+    return _ICONS[kind] if kind else ""
+
+
+def md_cell(value: Any) -> str:
+    """A value as one Markdown table cell or list value: links for URLs, pipes and line breaks escaped."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    if text.startswith(("https://", "http://")) and " " not in text:
+        return f"<{text}>"
+    return text
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def render_summary(
+    summary: Dict[str, Any],
+    *,
+    title: Optional[str] = None,
+    link: Optional[Tuple[str, str]] = None,
+    details: Optional[str] = None,
+) -> str:
+    """The step summary for people: a heading, a link to the remote thing, its facts, then details."""
+    status = summary.get("status")
+    icon = status_icon(status)
+    heading = title or current_title()
+    parts: List[str] = [f"### {icon + ' ' if icon else ''}{md_cell(heading)}\n"]
+    if link is not None:
+        text, url = link
+        parts.append(f"[{md_cell(text)}]({url.replace(')', '%29').replace(' ', '%20')})\n")
+    facts = [(k, v) for k, v in summary.items() if v is not None and v != ""]
+    if facts:
+        lines = []
+        for key, value in facts:
+            shown = md_cell(value)
+            if key == "status" and icon:
+                shown = f"{icon} {shown}"
+            lines.append(f"- **{md_cell(key)}**: {shown}")
+        parts.append("\n".join(lines) + "\n")
+    if details:
+        parts.append(details.rstrip("\n") + "\n")
+    return "\n".join(parts) + "\n"
+
+
+def write_summary(text: str) -> None:
+    """Append Markdown to the job summary (GitHub Actions) and to the artifacts' summary.md."""
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        _append(summary_file, text)
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        _append(os.path.join(folder, "summary.md"), text)
+
+
+def store_result(text: str) -> Optional[str]:
+    """Keep the result JSON as an artifact when CIRELAY_ARTIFACTS_DIR is set; the file's path, else None.
+
+    Named after the command (port-entity-upsert.json); a second result of the same command in one
+    job gets -2, -3, … rather than replacing the first.
+    """
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if not folder:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    stem = "-".join(current_title().split()[1:]) or "cirelay"
+    number = 1
+    while True:
+        path = os.path.join(folder, f"{stem}.json" if number == 1 else f"{stem}-{number}.json")
+        try:
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+            return path
+        except FileExistsError:
+            number += 1
+
+
+def show_result(result: Any) -> str:
+    """Print the result JSON on stdout (and keep it as an artifact); the text printed."""
     text = json.dumps(result, indent=2, ensure_ascii=False)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+    store_result(text)
+    return text
+
+
+def emit(
+    result: Any,
+    outputs: Optional[Dict[str, Any]] = None,
+    summary: Optional[Dict[str, Any]] = None,
+    *,
+    title: Optional[str] = None,
+    link: Optional[Tuple[str, str]] = None,
+    details: Optional[str] = None,
+) -> None:
+    """Print the result as JSON on stdout; in GitHub Actions also write outputs and a summary.
+
+    summary holds the facts to show (name -> value); title, link (text, URL) and details (more
+    Markdown: a table of stages, the first failures) make it a page worth reading.
+    """
+    text = show_result(result)
     values = {"result": text}
     for key, value in (outputs or {}).items():
         if value is not None:
@@ -152,10 +357,8 @@ def emit(result: Any, outputs: Optional[Dict[str, Any]] = None, summary: Optiona
             delimiter = f"ghadelimiter_{uuid.uuid4()}"
             chunks.append(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
         _append(output_file, "".join(chunks))
-    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_file and summary:
-        rows = "".join(f"| {k} | {str(v).replace('|', '&#124;')} |\n" for k, v in summary.items() if v is not None)
-        _append(summary_file, f"| cirelay | |\n|---|---|\n{rows}\n")
+    if summary:
+        write_summary(render_summary(summary, title=title, link=link, details=details))
 
 
 # --- src/cirelay/cli.py ----------------------------------------
@@ -272,13 +475,66 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
     return value
 
 
+_SECRET_OPTION = re.compile(r"secret|password|token", re.IGNORECASE)
+
+
+def rerun_hint(exit_code: int) -> None:
+    """In CircleCI, end a failed step saying what failed and how to run it again by hand.
+
+    CircleCI shows a step's last lines first; the command is quoted as it ran, with the value of
+    any option whose name says secret, password or token replaced by ***.
+    """
+    if os.environ.get("CIRCLECI") != "true":
+        return
+    args, hide = [], False
+    for arg in sys.argv[1:]:
+        name = arg.split("=", 1)[0]
+        if hide:
+            args.append("***")
+        elif arg.startswith("--") and "=" in arg and _SECRET_OPTION.search(name):
+            args.append(f"{name}=***")
+        else:
+            args.append(arg)
+        hide = arg.startswith("-") and "=" not in arg and bool(_SECRET_OPTION.search(arg))
+    script = os.path.basename(sys.argv[0]) or "cirelay"
+    log(f"{current_title()} failed (exit {exit_code}). To run it again with the same inputs:")
+    log(f"  {shlex.join(['python', script, *args]) if script.endswith('.py') else shlex.join([script, *args])}")
+
+
+def platform_of(ctx: click.Context) -> str:
+    """'port' whether the script runs as port.py, as cirelay-port or under another name ending so."""
+    name = ctx.find_root().info_name or ""
+    name = name.rsplit("/", 1)[-1]
+    name = name[: -len(".py")] if name.endswith(".py") else name
+    return name[len("cirelay-") :] if name.startswith("cirelay-") else name
+
+
 class CirelayCommand(click.Command):
-    """A command whose InputError (raised by click-free code) is shown as click's own usage error."""
+    """A command whose InputError (raised by click-free code) is shown as click's own usage error.
+
+    A value given as "" on the command line is refused (exit 2 naming it) for every option and
+    argument: in CI it is an unset variable (`--link "$BUILD_URL"`), and sent on it would name
+    another route or write an empty field.
+    """
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        rest = super().parse_args(ctx, args)
+        for param in self.get_params(ctx):
+            given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+            if param.name is None or ctx.get_parameter_source(param.name) not in given:
+                continue
+            value = ctx.params.get(param.name)
+            values = value if isinstance(value, tuple) and param.multiple else (value,)
+            if any(isinstance(v, str) and not v.strip() for v in values):
+                raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+        return rest
 
     def invoke(self, ctx: click.Context) -> Any:
+        set_context(platform_of(ctx), " ".join(ctx.command_path.split()[1:]))
         try:
             return super().invoke(ctx)
         except InputError as exc:
+            annotation("error", exc.message)
             if exc.param_hint is not None:
                 raise click.BadParameter(exc.message, ctx=ctx, param_hint=exc.param_hint)
             raise click.UsageError(exc.message, ctx=ctx)
@@ -293,16 +549,30 @@ class CirelayGroup(click.Group):
     command_class = CirelayCommand
     group_class = type  # subgroups made with @group.group() are of this class too
 
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        """A group called without its subcommand shows its help on stderr and exits 2, a usage error.
+
+        (click 8.2 does the same; 8.1, pinned for Python 3.9, would exit 0 as if something ran.)
+        """
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), err=True, color=ctx.color)
+            ctx.exit(EXIT_USAGE)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             return super().invoke(ctx)
         except CirelayError as exc:
             if exc.result is not None:
-                click.echo(json.dumps(exc.result, indent=2, ensure_ascii=False))
+                show_result(exc.result)
             log(f"Error: {exc.message}")
+            annotation("error", exc.message)
+            rerun_hint(exc.exit_code)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, WaitInterrupted) and exc.result is not None:
+                emit(exc.result)  # the last state seen, unless the command showed it already
             log("Interrupted.")
             ctx.exit(EXIT_INTERRUPTED)
 

@@ -223,10 +223,12 @@ def test_emit_writes_stdout_outputs_and_summary(tmp_path: Path, monkeypatch: pyt
     out, summary = tmp_path / "out", tmp_path / "summary"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    plumb.set_context("port", "entity upsert")
     plumb.emit({"id": "x\ny"}, outputs={"identifier": "x\ny", "entity": {"a": 1}}, summary={"entity": "a|b"})
     assert json.loads(capsys.readouterr().out) == {"id": "x\ny"}
     assert github_outputs(out) == {"result": '{\n  "id": "x\\ny"\n}', "identifier": "x\ny", "entity": '{"a": 1}'}
-    assert summary.read_text() == "| cirelay | |\n|---|---|\n| entity | a&#124;b |\n\n"
+    # A heading saying what ran, then the facts (tests/test_ci_native.py renders richer summaries).
+    assert summary.read_text() == "### cirelay port entity upsert\n\n- **entity**: a\\|b\n\n"
 
 
 def test_mask_only_in_github_actions(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -352,3 +354,34 @@ def test_a_header_value_is_never_quoted_in_an_error() -> None:
         plumb.api_request(session, "GET", "http://127.0.0.1:9/", headers={"Authorization": "Bearer s3cret\nX"})
     assert "s3cret" not in err.value.message
     assert err.value.message == "could not send GET http://127.0.0.1:9/: a header holds characters HTTP cannot carry"
+
+
+@pytest.mark.parametrize("script", ["port", "zadig", "codearts", "octoplant"])
+def test_a_group_without_its_subcommand_shows_help_and_exits_2(script: str) -> None:
+    module = load_script(script)
+    group = sorted(name for name, cmd in module.cli.commands.items() if isinstance(cmd, click.Group))[0]
+    result = cli_runner().invoke(module.cli, [group])
+    assert result.exit_code == 2  # a usage error, as click 8.2 has it: nothing ran
+    assert result.stdout == ""  # stdout is for results only
+    assert result.stderr.startswith(f"Usage: cli {group} [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in result.stderr
+    top = cli_runner().invoke(module.cli, [])
+    assert top.exit_code == 2 and "Commands:" in top.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "named"),
+    [
+        ("codearts", ["run", "get", "--pipeline-id", "", "--run-id", "r"], "'--pipeline-id'"),
+        ("codearts", ["run", "get", "--pipeline-id", "p", "--run-id", "  "], "'--run-id'"),
+        ("port", ["run", "update", "r1", "--link", ""], "'--link'"),
+        ("port", ["entity", "upsert", "-b", "svc", "-i", "x", "--team", "a", "--team", ""], "'--team'"),
+        ("zadig", ["custom", "get", "-w", "", "--id", "1"], "'-w' / '--workflow'"),
+    ],
+)
+def test_an_empty_value_is_exit_2_naming_it_before_anything_is_sent(script: str, args: list, named: str) -> None:
+    # No credentials are set: had the command gone on, it would fail later with another message.
+    result = cli_runner().invoke(load_script(script).cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {named}: must not be empty"
+    assert result.stdout == ""

@@ -61,3 +61,16 @@ def require(value: Optional[str], option: str, envvar: str) -> str:
     if value is None or value == "":
         raise InputError(f"missing {option}: pass it or set {envvar}")
     return value
+
+
+class WaitInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a wait, after the remote task was cancelled when that was asked.
+
+    A KeyboardInterrupt still (exit 130), carrying the last state seen so that the command can print
+    it and write its outputs before it stops: a stopped job still tells what it left behind.
+    """
+
+    def __init__(self, result: Any, *, cancelled: bool = False) -> None:
+        super().__init__()
+        self.result = result
+        self.cancelled = cancelled

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
-from cirelay.errors import CirelayError, WaitTimeout
-from cirelay.output import log
+from cirelay.errors import CirelayError, WaitInterrupted, WaitTimeout
+from cirelay.output import annotation, log
 
 
 def wait_for(
@@ -27,20 +27,45 @@ def wait_for(
     a progress line goes to stderr whenever the description changes. Returns the last
     polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
     (exit 3) at the deadline, both carrying the last value as their result. on_abandon
-    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted.
+    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted; an
+    interrupted wait raises WaitInterrupted (a KeyboardInterrupt) carrying the last value seen.
     """
+    seen: List[Any] = []
+
+    def polled() -> Any:
+        seen[:] = [poll()]
+        return seen[0]
+
     try:
         return _wait_loop(
-            poll, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
+            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
         )
-    except (WaitTimeout, KeyboardInterrupt):
-        if on_abandon is not None:
-            log(f"cancelling {what}")
-            try:
-                on_abandon()
-            except CirelayError as exc:
-                log(f"could not cancel {what}: {exc.message}")
+    except WaitTimeout as exc:
+        if on_abandon is not None and _abandon(on_abandon, what):
+            # The cancel took effect: the task is not running remotely any more, so do not say it may be.
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s and cancelled it{_where(url)}", result=exc.result
+            )
         raise
+    except KeyboardInterrupt:
+        cancelled = on_abandon is not None and _abandon(on_abandon, what)
+        raise WaitInterrupted(seen[0] if seen else None, cancelled=cancelled)
+
+
+def _where(url: Optional[str]) -> str:
+    return f" ({url})" if url else ""
+
+
+def _abandon(on_abandon: Callable[[], None], what: str) -> bool:
+    """Cancel the remote task; True when the cancel went through (a warning says so)."""
+    log(f"cancelling {what}")
+    try:
+        on_abandon()
+    except CirelayError as exc:
+        log(f"could not cancel {what}: {exc.message}")
+        return False
+    annotation("warning", f"cancelled {what}: the wait ended before it did")
+    return True
 
 
 def _wait_loop(
@@ -56,7 +81,7 @@ def _wait_loop(
 ) -> Any:
     deadline = time.monotonic() + timeout
     delay, shown = start, None
-    where = f" ({url})" if url else ""
+    where = _where(url)
     while True:
         current = poll()
         outcome, description = state_of(current)

@@ -10,7 +10,7 @@ import click
 
 from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, wait_options
-from cirelay.errors import CirelayError, InputError, require
+from cirelay.errors import CirelayError, InputError, WaitInterrupted, require
 from cirelay.output import emit, log
 from cirelay.waiting import wait_for
 from cirelay.zadig.client import (
@@ -156,16 +156,13 @@ def follow(
     the state the cancel left (cancelled), not the last status seen before it.
     """
     cancelled: List[bool] = []
-    seen: List[Dict[str, Any]] = []
 
     def cancel() -> None:
         task.cancel()
         cancelled.append(True)
 
     def poll() -> Dict[str, Any]:
-        state = pending.pop() if pending else task.get()
-        seen[:] = [state]
-        return state
+        return pending.pop() if pending else task.get()
 
     pending = [first] if first is not None else []
     try:
@@ -180,20 +177,18 @@ def follow(
             ceiling=poll_max,
             on_abandon=cancel if cancel_on_timeout else None,
         )
+    except WaitInterrupted as stop:  # stopped: still show where the task was (after the cancel, if one)
+        state = read_after_cancel(task) if stop.cancelled else None
+        if state is not None or stop.result is not None:
+            finish(state if state is not None else stop.result, task)
+        stop.result = None
+        raise
     except CirelayError as exc:
         if exc.result is None:  # the API failed while polling: nothing final to show
             raise
         state = read_after_cancel(task) if cancelled else None
         finish(state if state is not None else exc.result, task, exc)
         return
-    except KeyboardInterrupt:
-        # Interrupted (Ctrl-C, SIGTERM from a cancelled CI job): the last state seen still goes to
-        # stdout and the outputs (issue 14), after the cancel when --cancel-on-timeout asked for one.
-        if not seen:
-            raise
-        state = read_after_cancel(task) if cancelled else None
-        finish(state if state is not None else seen[0], task)
-        raise  # the group says "Interrupted." and exits 130
     finish(final, task)
 
 
