@@ -918,3 +918,25 @@ def test_legacy_get_500_names_custom_get(api: responses.RequestsMock) -> None:
         "; Zadig v3.4.1 and later no longer have the legacy workflow-task backend (they answer every such call this"
         " way): use `custom get` on a custom workflow instead\n"
     )
+
+
+def test_derived_inputs_follow_each_zadig_generation() -> None:
+    registries = [REGISTRY]
+    new_build = {"name": "b", "type": "zadig-build", "spec": {"docker_registry_id": "r1", "service_and_builds": [],
+                 "default_service_and_builds": [{"service_name": "web", "service_module": "web"}]}}  # fmt: skip
+    assert zd.derive_input(new_build, lambda: registries)["parameters"] == {
+        "registry": "https://reg.example.test/shop",
+        "service_list": [{"service_name": "web", "service_module": "web", "repo_info": [], "inputs": []}],
+    }
+    from_job = {"name": "d", "type": "zadig-deploy", "spec": {"env": "dev", "source": "fromjob",
+                "services": [{"service_name": "web", "modules": [{"service_module": "web"}]}]}}  # fmt: skip
+    assert zd.derive_input(from_job, lambda: [])["parameters"] == {
+        "env_name": "dev",
+        "service_list": [{"service_name": "web", "service_module": "web", "image_name": ""}],
+    }
+    images = [{"service_name": "api", "service_module": "api", "image": "reg/api:1"}]
+    saved = {"name": "d", "type": "zadig-deploy", "spec": {"env": "dev", "services": [], "service_and_images": images}}
+    assert zd.derive_input(saved, lambda: [])["parameters"]["service_list"] == [
+        {"service_name": "api", "service_module": "api", "image_name": "reg/api:1"}
+    ]
+    assert zd.derive_input({"name": "a", "type": "approval", "spec": {}}, lambda: [])["parameters"] == {}

@@ -140,7 +140,7 @@ def test_2_a_bare_500_is_retried_and_a_400_shows_zadigs_reason(fake: ZadigFake) 
     done = zadig(fake, "custom", "run", "-p", "demo", "-w", "deploy-dev", "--job", "deploy", "--inputs", wrong_env)
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == (
-        f"Error: 创建工作流任务失败: failed to find env [prod] in project demo (400, POST {fake.url}{RUN})"
+        f"Error: 创建工作流任务失败: env prod not exists (400, POST {fake.url}{RUN})"
     )
 
 

@@ -527,6 +527,9 @@ class ZadigFake(FakeServer):
                         return _internal(f"job {job.name} skipped, but the run policy is set to force run")
                     continue
                 spec = copy.deepcopy(job.spec)
+                if job.type == "zadig-build" and not spec.get("service_and_builds"):
+                    # as configured: the defaults the run dialog preselects (job_build.go:229-241)
+                    spec["service_and_builds"] = copy.deepcopy(spec.get("default_service_and_builds") or [])
                 if inputs is not None:
                     if job.type not in INPUT_TYPES:  # openapi:414-415
                         return _internal(f"undefined job type of type:{job.type}")
@@ -598,18 +601,27 @@ class ZadigFake(FakeServer):
         """types:762-811 ZadigDeployJobInput.UpdateJobSpec."""
         # env_name is "required" (types:763): an environment that is not there fails the task's
         # creation (ErrCreateTask from ToJobTasks, task_v4:704-708).
-        env = given.get("env_name")
+        # What ToTask then refuses (controller/job/job_deploy.go:421-435) fails the start with
+        # ErrCreateTask (task_v4:704-708): an environment that is not there, no service to deploy.
+        env = given.get("env_name") or ""
         if env not in ENVS:
-            return _error(6160, "创建工作流任务失败", f"failed to find env [{env or ''}] in project {PROJECT}")
+            return _error(6160, "创建工作流任务失败", f"env {env} not exists")
+        source = spec.get("source") or "runtime"
+        if not given.get("service_list"):
+            description = f"deploy service is empty for env {env}, source: {source}, env source: , from job name: "
+            return _error(6160, "创建工作流任务失败", description)
         services: Dict[str, Dict[str, Any]] = {}
         for wanted in given.get("service_list") or []:
-            # The fake's own strictness: a service to deploy without an image is refused.
-            if not isinstance(wanted, dict) or not wanted.get("image_name"):
+            # The fake's own strictness: a runtime deploy without an image is refused (a `fromjob` one
+            # takes the images the build job it names made, job_deploy.go:438-470).
+            if not isinstance(wanted, dict) or (source != "fromjob" and not wanted.get("image_name")):
                 return _error(6160, "创建工作流任务失败", f"service {wanted!r} of job {job.name} has no image_name")
             service = services.setdefault(
                 str(wanted.get("service_name")), {"service_name": wanted.get("service_name"), "modules": []}
             )
-            service["modules"].append({"service_module": wanted.get("service_module"), "image": wanted["image_name"]})
+            service["modules"].append(
+                {"service_module": wanted.get("service_module"), "image": wanted.get("image_name")}
+            )
         spec["env"], spec["services"] = env, list(services.values())
         return spec
 
@@ -981,8 +993,11 @@ def build_deploy_approve_stages() -> List[Stage]:
          "repos": [dict(repo, repo_name=name)], "key_vals": [{"key": "GOFLAGS", "value": ""}]}
         for name in ("api", "web")
     ]  # fmt: skip
-    build = Job("build", "zadig-build", {"docker_registry_id": REGISTRY["registry_id"], "service_and_builds": builds,
-                                          "service_and_builds_options": builds, "source": "runtime"})  # fmt: skip
+    # As a v3.2.0+ server stores it (job_build.go:279-282): the preselected services in
+    # default_service_and_builds, the choices in service_and_builds_options, no selection.
+    build = Job("build", "zadig-build", {"docker_registry_id": REGISTRY["registry_id"], "service_and_builds": [],
+                                          "default_service_and_builds": builds, "service_and_builds_options": builds,
+                                          "source": "runtime"})  # fmt: skip
     approval = Job("approve", "approval", {
         "timeout": 60, "type": "native", "description": "release to dev",
         "native_approval": {"timeout": 60, "approve_users": [dict(USER)], "needed_approvers": 1},

@@ -112,6 +112,9 @@ def _build_input(
     found = next((r for r in registries() if r.get("registry_id") == registry_id), None)
     if found is None:
         raise _needs(job, f"its image registry {registry_id} is not in GET /openapi/system/registry")
+    # The services the run dialog preselects: default_service_and_builds since v3.2.0 (koderover/zadig
+    # bad312905; the stored service_and_builds is then empty), service_and_builds before.
+    defaults = spec.get("default_service_and_builds") or spec.get("service_and_builds") or []
     services: List[Dict[str, Any]] = [
         {
             "service_name": build.get("service_name"),
@@ -119,31 +122,41 @@ def _build_input(
             "repo_info": [],
             "inputs": [],
         }
-        for build in spec.get("service_and_builds") or []
+        for build in defaults
         if isinstance(build, dict)
     ]
     if not services:
-        raise _needs(job, "it builds no service by default (spec.service_and_builds is empty)")
+        raise _needs(job, "it builds no service by default (spec.default_service_and_builds is empty)")
     return {"registry": f"{found.get('address')}/{found.get('namespace')}", "service_list": services}
 
 
 def _deploy_input(job: Dict[str, Any], spec: Dict[str, Any]) -> Dict[str, Any]:
-    """zadig-deploy: {env_name, service_list: [{service_name, service_module, image_name}]} (types.go)."""
+    """zadig-deploy: {env_name, service_list: [{service_name, service_module, image_name}]} (types.go).
+
+    The services are spec.services (their modules and images), else spec.service_and_images (the
+    defaults saved since v2.3.0). A deploy whose source is `fromjob` takes its images from the build
+    job it names (job_deploy.go ToTask), so its services need no image of their own.
+    """
     env = spec.get("env")
     if not env or "{{" in str(env):
         raise _needs(job, "its environment is chosen at run time (spec.env is empty or a variable)")
-    services: List[Dict[str, Any]] = []
-    for service in spec.get("services") or []:
-        if not isinstance(service, dict):
-            continue
-        for module in service.get("modules") or []:
-            image = module.get("image") if isinstance(module, dict) else None
-            if not image:
-                raise _needs(job, f"service {service.get('service_name')} has no image configured")
-            services.append(
-                {"service_name": service.get("service_name"), "service_module": module.get("service_module"),
-                 "image_name": image}
-            )  # fmt: skip
+    from_job = spec.get("source") == "fromjob"
+    modules = [
+        (service.get("service_name"), module.get("service_module"), module.get("image"))
+        for service in spec.get("services") or []
+        if isinstance(service, dict)
+        for module in service.get("modules") or []
+        if isinstance(module, dict)
+    ] or [
+        (item.get("service_name"), item.get("service_module"), item.get("image"))
+        for item in spec.get("service_and_images") or []
+        if isinstance(item, dict)
+    ]
+    services = []
+    for name, module, image in modules:
+        if not image and not from_job:
+            raise _needs(job, f"service {name} has no image configured")
+        services.append({"service_name": name, "service_module": module, "image_name": image or ""})
     if not services:
         raise _needs(job, "it deploys no service by default (spec.services is empty)")
     return {"env_name": env, "service_list": services}
