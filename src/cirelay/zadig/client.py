@@ -49,7 +49,8 @@ _LOOKUP_GONE = (
 _BACKOFF = 0.5  # seconds before the first retry of a bare HTTP 500, doubled each time (as make_session's)
 _NO_TASK_ID = (
     "Zadig accepted the request but its answer names no task_id (older releases answer "
-    '{"message":"success"}), so --wait cannot follow the task; find it with `task list --commit-id`'
+    '{"message":"success"}), so --wait cannot follow the task; find it with `custom list` (or, legacy,'
+    " `task list --commit-id`)"
 )
 
 
