@@ -264,6 +264,43 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with aligned columns, for logs that show no Markdown (CircleCI)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def duration(start: Any, end: Any) -> str:
+    """'1m 05s' between two epoch-millisecond times; '' when either is missing."""
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or not start or not end or end < start:
+        return ""
+    seconds = int((end - start) / 1000)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def show_stages(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Optional[str]:
+    """A wait's stage table: printed once more as plain text at the end in CircleCI; the Markdown for the summary.
+
+    rows carry the status word in the column headed 'status'; the summary shows its icon beside it.
+    """
+    if not rows:
+        return None
+    if os.environ.get("CIRCLECI") == "true":
+        log(text_table(headers, rows).rstrip("\n"))
+    column = list(headers).index("status") if "status" in headers else -1
+    marked = [[f"{status_icon(c)} {c}".strip() if i == column and c else c for i, c in enumerate(row)] for row in rows]
+    return md_table(headers, marked)
+
+
 def render_summary(
     summary: Dict[str, Any],
     *,
@@ -279,7 +316,8 @@ def render_summary(
     if link is not None:
         text, url = link
         parts.append(f"[{md_cell(text)}]({url.replace(')', '%29').replace(' ', '%20')})\n")
-    facts = [(k, v) for k, v in summary.items() if v is not None and v != ""]
+    linked = link[1] if link is not None else None
+    facts = [(k, v) for k, v in summary.items() if v is not None and v not in ("", linked)]
     if facts:
         lines = []
         for key, value in facts:
@@ -1597,6 +1635,36 @@ def _run_summary(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
     return {"run": run_id, "status": run.get("status"), "url": url}
 
 
+def _stage_table(run: Dict[str, Any]) -> Optional[str]:
+    """Stages -> jobs with their status and duration (plain text at the end in CircleCI; Markdown returned)."""
+    rows = []
+    for stage in _ordered(run.get("stages")):
+        jobs = _ordered(stage.get("jobs")) or [{}]
+        for job in jobs:
+            rows.append(
+                [
+                    stage.get("name") or stage.get("identifier") or "?",
+                    job.get("name") or "",
+                    job.get("status") or stage.get("status") or "",
+                    duration(job.get("start_time"), job.get("end_time")),
+                ]
+            )
+    return show_stages(["stage", "job", "status", "duration"], rows)
+
+
+def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
+    """The run as JSON, its outputs, and a summary with a link and its stage table."""
+    name = run.get("pipeline_name") or run.get("name") or "pipeline"
+    emit(
+        run,
+        outputs=_run_outputs(run, run_id, url),
+        summary=_run_summary(run, run_id, url),
+        title=f"CodeArts {name}: run {run.get('run_number') or run_id}",
+        link=("open the run in CodeArts", url),
+        details=_stage_table(run),
+    )
+
+
 def _wait_run(
     client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
 ) -> None:
@@ -1617,8 +1685,7 @@ def _wait_run(
     def show_last() -> None:
         last = seen.get("run")
         if isinstance(last, dict):
-            url = client.run_url(pipeline_id, run_id, last)
-            emit(last, outputs=_run_outputs(last, run_id, url), summary=_run_summary(last, run_id, url))
+            _emit_run(last, run_id, client.run_url(pipeline_id, run_id, last))
 
     try:
         run = wait_for(
@@ -1641,8 +1708,7 @@ def _wait_run(
             exc.result = None  # printed already
             exc.message = f"{exc.message} ({client.run_url(pipeline_id, run_id, seen.get('run'))})"
         raise
-    url = client.run_url(pipeline_id, run_id, run)
-    emit(run, outputs=_run_outputs(run, run_id, url), summary=_run_summary(run, run_id, url))
+    _emit_run(run, run_id, client.run_url(pipeline_id, run_id, run))
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
@@ -1841,8 +1907,9 @@ def run_logs(
                     log(f"{header} could not be read: {exc.message}")
                     failed.append(name)
                     continue
-                click.echo(header)
-                click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
+                with log_group(name, sys.stdout):  # one fold per step in GitHub Actions
+                    click.echo(header)
+                    click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
     if failed:
         raise CirelayError(f"{len(failed)} step log(s) could not be read: {'; '.join(failed)}")
 

@@ -260,6 +260,43 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with aligned columns, for logs that show no Markdown (CircleCI)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def duration(start: Any, end: Any) -> str:
+    """'1m 05s' between two epoch-millisecond times; '' when either is missing."""
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or not start or not end or end < start:
+        return ""
+    seconds = int((end - start) / 1000)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def show_stages(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Optional[str]:
+    """A wait's stage table: printed once more as plain text at the end in CircleCI; the Markdown for the summary.
+
+    rows carry the status word in the column headed 'status'; the summary shows its icon beside it.
+    """
+    if not rows:
+        return None
+    if os.environ.get("CIRCLECI") == "true":
+        log(text_table(headers, rows).rstrip("\n"))
+    column = list(headers).index("status") if "status" in headers else -1
+    marked = [[f"{status_icon(c)} {c}".strip() if i == column and c else c for i, c in enumerate(row)] for row in rows]
+    return md_table(headers, marked)
+
+
 def render_summary(
     summary: Dict[str, Any],
     *,
@@ -275,7 +312,8 @@ def render_summary(
     if link is not None:
         text, url = link
         parts.append(f"[{md_cell(text)}]({url.replace(')', '%29').replace(' ', '%20')})\n")
-    facts = [(k, v) for k, v in summary.items() if v is not None and v != ""]
+    linked = link[1] if link is not None else None
+    facts = [(k, v) for k, v in summary.items() if v is not None and v not in ("", linked)]
     if facts:
         lines = []
         for key, value in facts:

@@ -585,3 +585,61 @@ def test_a_token_refused_on_first_use_is_a_credentials_error(fake: fake_codearts
         f"The token must be updated. (401, POST {fake.url}/v5/{fake_codearts.PROJECT_ID}/api/pipelines/list)\n"
     )
     assert len(fake.seen("POST", "/v3/auth/tokens")) == 1
+
+
+# -- native to each CI ------------------------------------------------------------------------------
+
+
+def test_github_summary_links_the_run_and_tables_its_stages_and_jobs(
+    fake: fake_codearts.FakeCodeArts, tmp_path: Path
+) -> None:
+    from markdown_it import MarkdownIt
+
+    pipeline = fake.pipeline_id("build-and-deploy")
+    fake.set_script(pipeline, ["RUNNING", "COMPLETED"])
+    summary = tmp_path / "summary.md"
+    env = env_of(fake, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(tmp_path / "out"))
+    done = codearts(fake, "run", "start", "--pipeline-id", pipeline, "--wait", "--poll-max", "1", env=env)
+    assert done.returncode == 0, done.stderr
+    run = json.loads(done.stdout)
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text(encoding="utf-8"))
+    assert html.startswith("<h3>✅ CodeArts build-and-deploy: run ")
+    url = github_outputs(tmp_path / "out")["url"]
+    assert f'<a href="{url}">open the run in CodeArts</a>' in html
+    assert "<th>stage</th>\n<th>job</th>\n<th>status</th>\n<th>duration</th>" in html
+    jobs = [(s["name"], j["name"]) for s in run["stages"] for j in s["jobs"]]
+    for stage, job in jobs:
+        assert f"<td>{stage}</td>\n<td>{job}</td>\n<td>✅ COMPLETED</td>\n<td>30s</td>" in html
+
+
+def test_circleci_prints_the_stage_table_once_more_at_the_end(fake: fake_codearts.FakeCodeArts) -> None:
+    pipeline = fake.pipeline_id("build-and-deploy")
+    fake.set_script(pipeline, ["COMPLETED"])
+    run_id = fake.new_run(pipeline)
+    done = codearts(
+        fake, "run", "wait", "--pipeline-id", pipeline, "--run-id", run_id, env=env_of(fake, CIRCLECI="true")
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stderr.splitlines()[-4:]
+    assert table[0].split() == ["stage", "job", "status", "duration"]
+    assert set(table[1]) <= {"-", " "}
+    assert table[2].split()[-2:] == ["COMPLETED", "30s"] and table[3].split()[-2:] == ["COMPLETED", "30s"]
+
+
+def test_github_folds_each_step_log(fake: fake_codearts.FakeCodeArts) -> None:
+    pipeline = fake.pipeline_id("build-and-deploy")
+    fake.set_script(pipeline, ["COMPLETED"])
+    run_id = fake.new_run(pipeline)
+    done = codearts(
+        fake, "run", "logs", "--pipeline-id", pipeline, "--run-id", run_id, env=env_of(fake, GITHUB_ACTIONS="true")
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    groups = [line for line in lines if line.startswith("::group::")]
+    assert groups == [
+        "::group::job: Build image / step: Checkout",
+        "::group::job: Build image / step: Maven build",
+        "::group::job: Deploy to CCE / step: Helm upgrade",
+    ]
+    assert lines.count("::endgroup::") == 3
+    assert lines[-1] == "::endgroup::"

@@ -8,6 +8,7 @@ import stat
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
@@ -15,6 +16,7 @@ from click.testing import Result
 from responses import matchers, registries
 
 from tests.conftest import cli_runner, github_outputs, load_script
+from tests.fakes import port as fakeport
 
 port = load_script("port")
 
@@ -39,16 +41,39 @@ def ci_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def fits_the_contract(calls: Any) -> None:
+    """Every request the client sent fits Port's published spec (tests/contracts/port-openapi.json)."""
+    contract = fakeport.contract()
+    problems = []
+    for call in calls:
+        url = urlsplit(call.request.url)
+        if not url.path.startswith("/v1/"):
+            continue
+        found = contract.match(call.request.method, url.path)
+        if found is None:
+            problems.append(f"{call.request.method} {url.path} is no operation of the contract")
+            continue
+        operation, params = found
+        body = call.request.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        query = parse_qs(url.query, keep_blank_values=True)
+        params = {k: unquote(v) for k, v in params.items()}
+        problems += contract.check_request(operation, params, query, body)
+    assert problems == []
+
+
 @pytest.fixture
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
+        fits_the_contract(rsps.calls)
 
 
 @pytest.fixture
 def ordered() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True, registry=registries.OrderedRegistry) as rsps:
         yield rsps
+        fits_the_contract(rsps.calls)
 
 
 def invoke(*args: str, input: Optional[str] = None, env: Optional[Dict[str, Optional[str]]] = None) -> Result:
@@ -86,7 +111,7 @@ def test_base_url_with_or_without_v1(mock: responses.RequestsMock, base: str) ->
 
 @pytest.mark.parametrize(
     ("region", "host"),
-    [(None, "https://api.getport.io"), ("eu", "https://api.getport.io"), ("US", "https://api.us.getport.io")],
+    [(None, "https://api.port.io"), ("eu", "https://api.port.io"), ("US", "https://api.us.port.io")],
 )
 def test_region_picks_the_base_url(mock: responses.RequestsMock, region: Optional[str], host: str) -> None:
     add_token(mock, url=f"{host}/v1/auth/access_token")
@@ -294,13 +319,34 @@ def test_401_after_a_fresh_token_is_not_retried_again(ordered: responses.Request
     url = f"{API}/blueprints/microservice/entities/payments"
     add_token(ordered)
     ordered.get(url, status=401, json={"message": "nope"})
-    add_token(ordered, token="tok-2")
-    ordered.get(url, status=401, json={"message": "still nope"})
     result = invoke("entity", "get", "-b", "microservice", "-i", "payments")
     assert result.exit_code == 1
-    assert result.stderr.endswith(
-        f"Error: authentication failed (HTTP 401): check the credentials: still nope (401, GET {url})\n"
+    # A token refused on its first use is not expired: no second token, no loop (issue 14).
+    assert result.stderr == (
+        "Error: Port refused a new access token on its first use (401): PORT_CLIENT_ID/PORT_CLIENT_SECRET get a "
+        f"token but it does not work here; check the region/base URL ({API}): authentication failed (HTTP 401): "
+        f"check the credentials: nope (401, GET {url})\n"
     )
+
+
+def test_a_token_that_worked_is_renewed_every_time_it_expires(ordered: responses.RequestsMock) -> None:
+    url = f"{API}/blueprints/microservice/entities/payments"
+    add_token(ordered)
+    ordered.get(url, json={"ok": True, "entity": entity("payments")})
+    for n in (2, 3):
+        ordered.get(url, status=401, json={"message": "expired"})
+        add_token(ordered, token=f"tok-{n}")
+        ordered.get(url, json={"ok": True, "entity": entity("payments")})
+    client = port.PortClient(CLIENT, SECRET, base_url=BASE, token_cache=False)
+    for _ in range(3):
+        assert client.get_entity("microservice", "payments")["identifier"] == "payments"
+    assert [c.request.headers.get("Authorization") for c in ordered.calls if c.request.method == "GET"] == [
+        "Bearer tok-AAA",
+        "Bearer tok-AAA",
+        "Bearer tok-2",
+        "Bearer tok-2",
+        "Bearer tok-3",
+    ]
 
 
 # -- entity upsert ---------------------------------------------------------------------------
@@ -476,13 +522,13 @@ def test_search_blueprint_follows_next(mock: responses.RequestsMock, ci_env: Pat
     mock.post(
         url,
         json={"ok": True, "entities": [{"identifier": "a"}, {"identifier": "b"}], "next": "cursor-2"},
-        match=[matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["identifier"]})],
+        match=[matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["$identifier"]})],
     )
     mock.post(
         url,
         json={"ok": True, "entities": [{"identifier": "c"}]},
         match=[
-            matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["identifier"], "from": "cursor-2"})
+            matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["$identifier"], "from": "cursor-2"})
         ],
     )
     out = ci_env / "out"
@@ -570,7 +616,7 @@ def test_delete_with_dependents_and_run_id(mock: responses.RequestsMock, ci_env:
 
 def test_delete_404(mock: responses.RequestsMock) -> None:
     add_token(mock)
-    url = f"{API}/blueprints/microservice/entities/ghost"
+    url = f"{API}/blueprints/microservice/entities/ghost?delete_dependents=false"  # always sent: the spec requires it
     mock.delete(url, status=404, json={"ok": False, "message": "not here"})
     result = invoke("entity", "delete", "-b", "microservice", "-i", "ghost")
     assert result.exit_code == 1
@@ -670,7 +716,7 @@ def test_bulk_all_good_exit_0_ndjson_from_stdin(mock: responses.RequestsMock) ->
     lines = "\n".join(json.dumps({"identifier": f"e{n}"}) for n in range(3)) + "\n\n"
     result = invoke("entity", "bulk-upsert", "-b", "microservice", "--file", "-", "--run-id", "r_5", input=lines)
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"upserted": ["e0", "e1", "e2"], "failed": []}
+    assert json.loads(result.stdout) == {"upserted": ["e0", "e1", "e2"], "failed": [], "not_attempted": []}
 
 
 def test_bulk_413_splits_the_batch(mock: responses.RequestsMock, tmp_path: Path) -> None:
@@ -769,6 +815,7 @@ def test_bulk_entity_missing_from_the_reply_counts_as_failed(mock: responses.Req
                 "message": "Port's reply did not mention this entity",
             }
         ],
+        "not_attempted": [],
     }
 
 
@@ -777,7 +824,7 @@ def test_bulk_empty_file_does_nothing(tmp_path: Path) -> None:
     path.write_text("[]")
     result = invoke("entity", "bulk-upsert", "-b", "microservice", "--file", str(path), "--no-token-cache")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"upserted": [], "failed": []}
+    assert json.loads(result.stdout) == {"upserted": [], "failed": [], "not_attempted": []}
 
 
 @pytest.mark.parametrize(
@@ -965,8 +1012,8 @@ def test_ci_report_outside_ci_exit_2() -> None:
     result = invoke("ci", "report", "-b", "ciJob")
     assert result.exit_code == 2
     assert (
-        "Error: ci report runs inside CircleCI or GitHub Actions: neither CIRCLECI nor GITHUB_ACTIONS is set"
-        in result.stderr
+        "Error: ci report runs inside a CI job: no CircleCI, GitHub Actions, GitLab, Buildkite, Azure Pipelines, "
+        "Bitbucket Pipelines, Codefresh or Jenkins variables are set" in result.stderr
     )
 
 
@@ -1055,7 +1102,7 @@ def test_run_get_without_run_id_exit_2() -> None:
 
 def test_run_get_404(mock: responses.RequestsMock) -> None:
     add_token(mock)
-    url = f"{API}/actions/runs/r_x"
+    url = f"{API}/actions/runs/r_x?version=v2"  # "Please use v2" (the spec's version parameter)
     mock.get(url, status=404, json={"ok": False, "message": "not found"})
     result = invoke("run", "get", "r_x")
     assert result.exit_code == 1
@@ -1109,11 +1156,25 @@ def test_run_update_finished_run_says_so(mock: responses.RequestsMock) -> None:
         status=422,
         json={"ok": False, "error": "run_exhausted", "message": "Action run already finished execution"},
     )
+    # A 422 is also Port's answer to a body outside its schema: "already finished" only after a read says so.
+    mock.get(url, json={"ok": True, "run": {**RUN, "id": "r_1", "status": "SUCCESS"}})
     result = invoke("run", "update", "r_1", "--status", "FAILURE")
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: action run r_1 has already finished and cannot be changed: "
-        f"Action run already finished execution (422, PATCH {url})\n"
+        "Error: action run r_1 has already finished and cannot be changed: the run is SUCCESS; the request was "
+        f"refused as invalid (HTTP 422): Action run already finished execution (422, PATCH {url}?version=v2)\n"
+    )
+
+
+def test_run_update_422_of_a_running_run_shows_ports_message(mock: responses.RequestsMock) -> None:
+    add_token(mock)
+    url = f"{API}/actions/runs/r_1"
+    mock.patch(url, status=422, json={"ok": False, "error": "invalid_request", "message": "body/link must be array"})
+    mock.get(url, json={"ok": True, "run": {**RUN, "id": "r_1"}})
+    result = invoke("run", "update", "r_1", "--status", "FAILURE")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: the request was refused as invalid (HTTP 422): body/link must be array (422, PATCH {url}?version=v2)\n"
     )
 
 
@@ -1163,13 +1224,17 @@ def test_run_log_finished_and_not_retried(mock: responses.RequestsMock, no_sleep
         status=422,
         json={"ok": False, "error": "run_exhausted", "message": "Action run already finished execution"},
     )
+    mock.get(f"{API}/actions/runs/r_1", json={"ok": True, "run": {**RUN, "id": "r_1", "status": "FAILURE"}})
     result = invoke("run", "log", "r_1", "late")
     assert result.exit_code == 1
     assert "Error: action run r_1 has already finished and cannot be changed" in result.stderr
+    # A 502 may hide a line that arrived: the run's log is read, and the line is sent again only when absent.
     mock.replace(responses.POST, url, status=502, json={"message": "bad gateway"})
+    mock.get(url, json={"ok": True, "runLogs": []})
     calls_before = len(mock.calls)
     assert invoke("run", "log", "r_1", "again").exit_code == 1
-    assert len(mock.calls) == calls_before + 1  # cached token, one POST, no retry
+    posts = [c for c in mock.calls[calls_before:] if c.request.method == "POST"]
+    assert len(posts) == 2  # cached token; sent, not found in the log, sent once more (urllib3 never retries it)
 
 
 def test_run_log_too_many_words() -> None:

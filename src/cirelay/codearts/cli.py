@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import click
@@ -24,7 +25,7 @@ from cirelay.codearts.client import (
     template_outcome,
 )
 from cirelay.errors import CirelayError, WaitInterrupted, require
-from cirelay.output import emit, log
+from cirelay.output import duration, emit, log, log_group, show_stages
 from cirelay.waiting import wait_for
 
 
@@ -83,6 +84,36 @@ def _run_summary(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
     return {"run": run_id, "status": run.get("status"), "url": url}
 
 
+def _stage_table(run: Dict[str, Any]) -> Optional[str]:
+    """Stages -> jobs with their status and duration (plain text at the end in CircleCI; Markdown returned)."""
+    rows = []
+    for stage in _ordered(run.get("stages")):
+        jobs = _ordered(stage.get("jobs")) or [{}]
+        for job in jobs:
+            rows.append(
+                [
+                    stage.get("name") or stage.get("identifier") or "?",
+                    job.get("name") or "",
+                    job.get("status") or stage.get("status") or "",
+                    duration(job.get("start_time"), job.get("end_time")),
+                ]
+            )
+    return show_stages(["stage", "job", "status", "duration"], rows)
+
+
+def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
+    """The run as JSON, its outputs, and a summary with a link and its stage table."""
+    name = run.get("pipeline_name") or run.get("name") or "pipeline"
+    emit(
+        run,
+        outputs=_run_outputs(run, run_id, url),
+        summary=_run_summary(run, run_id, url),
+        title=f"CodeArts {name}: run {run.get('run_number') or run_id}",
+        link=("open the run in CodeArts", url),
+        details=_stage_table(run),
+    )
+
+
 def _wait_run(
     client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
 ) -> None:
@@ -103,8 +134,7 @@ def _wait_run(
     def show_last() -> None:
         last = seen.get("run")
         if isinstance(last, dict):
-            url = client.run_url(pipeline_id, run_id, last)
-            emit(last, outputs=_run_outputs(last, run_id, url), summary=_run_summary(last, run_id, url))
+            _emit_run(last, run_id, client.run_url(pipeline_id, run_id, last))
 
     try:
         run = wait_for(
@@ -127,8 +157,7 @@ def _wait_run(
             exc.result = None  # printed already
             exc.message = f"{exc.message} ({client.run_url(pipeline_id, run_id, seen.get('run'))})"
         raise
-    url = client.run_url(pipeline_id, run_id, run)
-    emit(run, outputs=_run_outputs(run, run_id, url), summary=_run_summary(run, run_id, url))
+    _emit_run(run, run_id, client.run_url(pipeline_id, run_id, run))
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
@@ -327,8 +356,9 @@ def run_logs(
                     log(f"{header} could not be read: {exc.message}")
                     failed.append(name)
                     continue
-                click.echo(header)
-                click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
+                with log_group(name, sys.stdout):  # one fold per step in GitHub Actions
+                    click.echo(header)
+                    click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
     if failed:
         raise CirelayError(f"{len(failed)} step log(s) could not be read: {'; '.join(failed)}")
 
