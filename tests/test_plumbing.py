@@ -135,20 +135,21 @@ def test_connection_refused_is_a_cirelay_error(no_sleep: list) -> None:
         plumb.api_request(plumb.make_session(), "GET", "http://127.0.0.1:9/")
 
 
-@responses.activate
 def test_user_agent_and_default_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     seen = {}
-    original = requests.adapters.HTTPAdapter.send
+    with responses.RequestsMock() as rsps:
+        original = requests.adapters.HTTPAdapter.send  # responses' own send, while it is active
 
-    def spy(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        seen["timeout"] = kwargs.get("timeout")
-        return original(self, request, **kwargs)
+        def spy(self, request, **kwargs):  # type: ignore[no-untyped-def]
+            seen["timeout"] = kwargs.get("timeout")
+            return original(self, request, **kwargs)
 
-    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", spy)
-    responses.get(
-        "https://api.example.test/", json={}, match=[matchers.header_matcher({"User-Agent": "cirelay/0.1.0"})]
-    )
-    plumb.api_request(plumb.make_session(), "GET", "https://api.example.test/")
+        monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", spy)
+        rsps.get("https://api.example.test/", json={}, match=[matchers.header_matcher({"User-Agent": "cirelay/0.1.0"})])
+        plumb.api_request(plumb.make_session(), "GET", "https://api.example.test/")
+        # Undo the spy before responses stops: undone later, it would put responses' send back for good
+        # and every later test's real HTTP would meet "Connection refused by Responses".
+        monkeypatch.undo()
     assert seen["timeout"] == (10.0, 60.0)
 
 
