@@ -26,16 +26,19 @@ def _wheelhouse() -> Optional[Path]:
     folder = Path(tempfile.mkdtemp(prefix="cirelay-wheels-"))
     atexit.register(shutil.rmtree, folder, True)
     requirements = str(ROOT / "scripts" / "requirements.txt")
-    # The runtime requirements, plus what building the project's wheel needs (setuptools, wheel).
-    wanted = ["-r", requirements, "setuptools>=64", "wheel"]
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", *wanted, "-d", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    return folder if done.returncode == 0 else None
+    # Two downloads: the requirements carry hashes, and pip then demands a hash for everything on
+    # its command line, so what building the project's wheel needs (setuptools, wheel) goes apart.
+    for wanted in (["-r", requirements, "--no-deps", "--only-binary=:all:"], ["setuptools>=64", "wheel"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", *wanted, "-d", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        if done.returncode != 0:
+            return None
+    return folder
 
 
 def wheelhouse() -> Path:
