@@ -9,6 +9,7 @@ are shown; the demo stops at the first step whose exit code is not the expected 
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import shlex
@@ -22,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.__main__ import available, start_all  # noqa: E402
+
+PLATFORMS = ("port", "zadig", "codearts", "octoplant")
 
 
 class DemoFailed(Exception):
@@ -55,7 +58,18 @@ def make_runner(env: Dict[str, str]) -> Any:
 
 
 def main(argv: List[str]) -> int:
-    names = argv or None
+    parser = argparse.ArgumentParser(
+        prog="python -m demo",
+        description="Start the bundled fake APIs on 127.0.0.1 and run a pipeline's worth of commands against them.",
+    )
+    parser.add_argument(
+        "platforms", nargs="*", metavar="PLATFORM", help=f"only these ({', '.join(PLATFORMS)}); default: all"
+    )
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.platforms if name not in PLATFORMS]
+    if unknown:
+        parser.error(f"unknown platform {', '.join(map(repr, unknown))}: choose from {', '.join(PLATFORMS)}")
+    names = args.platforms or None
     servers, fake_env, started = start_all(names)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "CIRCLE"))}
     env.update(fake_env)

@@ -524,8 +524,13 @@ def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
     for secret in secrets:
         assert secret not in log
 
-    # The job summary got the script's Markdown table.
-    assert "Summary - | cirelay | |" in log and "| identifier | cirelay-action-test |" in log
+    # The job summary got the script's Markdown: a heading saying what ran, then the facts.
+    assert "Summary - ### cirelay port entity upsert" in log, log[-3000:]
+    assert "- **identifier**: cirelay-action-test" in log
+    # The failing step raised an error annotation (act shows it as the runner would, with ❗).
+    assert re.search(
+        r"❗  ::error title=cirelay port entity get::entity no-such-service not found in blueprint microservice: ", log
+    ), log[-3000:]
 
 
 def test_the_test_workflow_starts_its_own_fakes_as_on_github(tmp_path: Path) -> None:

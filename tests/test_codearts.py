@@ -554,7 +554,7 @@ def test_run_get_writes_outputs_and_summary(tmp_path: Path, monkeypatch: pytest.
     assert outputs["status"] == "RUNNING"
     assert outputs["url"] == RUN_URL
     assert json.loads(outputs["result"]) == detail
-    assert "| status | RUNNING |" in (tmp_path / "summary").read_text()
+    assert "- **status**: ⏳ RUNNING\n" in (tmp_path / "summary").read_text()
 
 
 @responses.activate
@@ -770,7 +770,8 @@ def test_run_wait_exit_code_per_terminal_state(
     assert (outputs["run-id"], outputs["status"], outputs["url"]) == (RUN, final, RUN_URL)
     # the job summary shows the run however it ended
     summary = (tmp_path / "summary").read_text()
-    assert f"| run | {RUN} |\n| status | {final} |\n| url | {RUN_URL} |\n" in summary
+    icon = {"FAILED": "❌", "CANCELED": "❌", "COMPLETED": "✅", "IGNORED": "⏭"}[final]
+    assert f"- **run**: {RUN}\n- **status**: {icon} {final}\n- **url**: <{RUN_URL}>\n" in summary
     if code == 1:
         assert lines[2:] == [f"Error: pipeline run {RUN} ended {final}: Build COMPLETED, Deploy {final} ({RUN_URL})"]
     elif final == "IGNORED":
@@ -813,8 +814,11 @@ def test_run_wait_timeout_is_exit_3(cancel: bool, fake_clock: list, monkeypatch:
     assert result.exit_code == 3
     assert fake_clock[0] == 20
     assert json.loads(result.stdout)["status"] == "RUNNING"
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: gave up waiting for pipeline run {RUN} after 20 s; it may still be running remotely ({RUN_URL})"
+    # After a cancel that went through, the run is not running any more: the message says so.
+    ending = " and cancelled it" if cancel else "; it may still be running remotely"
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"Error: gave up waiting for pipeline run {RUN} after 20 s{ending} ({RUN_URL})"
     )
     assert len(stop.calls) == (1 if cancel else 0)
     assert len(detail.calls) == 7 + (1 if cancel else 0)  # at 0 2 5 9.5 14.5 19.5 20 s, then a look after the stop

@@ -104,7 +104,10 @@ def test_timeout_is_exit_3_and_cancels_when_asked(fake: fake_codearts.FakeCodeAr
     args = ["run", "wait", "--pipeline-id", pipeline, "--run-id", run_id, "--poll-max", "1", "--timeout", "1"]
     done = codearts(fake, *args, *(["--cancel-on-timeout"] if cancel else []))
     assert done.returncode == 3, done.stderr
-    assert "it may still be running remotely (https://devcloud." in done.stderr
+    ending = (
+        " and cancelled it (https://devcloud." if cancel else "; it may still be running remotely (https://devcloud."
+    )
+    assert ending in done.stderr
     stops = fake.seen("POST", f".*/pipeline-runs/{run_id}/stop")
     assert len(stops) == (1 if cancel else 0)
     assert json.loads(done.stdout)["status"] == ("CANCELED" if cancel else "RUNNING")

@@ -56,3 +56,28 @@ def test_serve_writes_env_file_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def _demo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "demo", *args], cwd=ROOT, env=clean_env(), capture_output=True, text=True, check=False
+    )
+
+
+def test_demo_help_shows_usage_and_a_bad_platform_is_exit_2() -> None:
+    done = _demo("--help")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m demo [-h] [PLATFORM ...]")
+    bad = subprocess.run(
+        [sys.executable, "-m", "demo", "jenkins"],
+        cwd=ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[-1] == (
+        "python -m demo: error: unknown platform 'jenkins': choose from port, zadig, codearts, octoplant"
+    )
+    assert bad.stdout == ""

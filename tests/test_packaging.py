@@ -47,7 +47,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     project.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, project / name)
-    shutil.copytree(ROOT / "scripts", project / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     dist = root / "dist"
     _call([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(project)], env)
     venv = root / "venv"
@@ -60,7 +60,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
 
 def test_every_script_is_a_command_in_pyproject() -> None:
     scripts = _pyproject()["project"]["scripts"]
-    assert scripts == {f"cirelay-{name}": f"cirelay.{name}:cli" for name in SCRIPTS}
+    assert scripts == {f"cirelay-{name}": f"cirelay.{name}.cli:cli" for name in SCRIPTS}
 
 
 def test_runtime_dependencies_are_requests_and_click_pinned_for_ci() -> None:
@@ -77,7 +77,7 @@ def test_runtime_dependencies_are_requests_and_click_pinned_for_ci() -> None:
         assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*( --hash=sha256:[0-9a-f]{64})+", entry), entry
 
 
-def test_the_wheel_holds_the_scripts_under_cirelay_only(built: Dict[str, Path]) -> None:
+def test_the_wheel_holds_the_package_under_cirelay_only(built: Dict[str, Path]) -> None:
     with zipfile.ZipFile(built["wheel"]) as wheel:
         names = wheel.namelist()
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
@@ -85,9 +85,10 @@ def test_the_wheel_holds_the_scripts_under_cirelay_only(built: Dict[str, Path]) 
         metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     top_level = {name.split("/")[0] for name in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"cirelay"}
-    assert {f"cirelay/{name}.py" for name in SCRIPTS} <= set(names)
+    assert {f"cirelay/{name}/cli.py" for name in SCRIPTS} <= set(names)
+    assert not any(name.startswith("scripts/") for name in names)  # the built single files are not installed
     for name in SCRIPTS:
-        assert f"cirelay-{name} = cirelay.{name}:cli" in console
+        assert f"cirelay-{name} = cirelay.{name}.cli:cli" in console
     requires = {
         re.split(r"[<>=!~ ;]", line.split(":", 1)[1].strip())[0].lower()
         for line in metadata.splitlines()
@@ -116,3 +117,20 @@ def test_pip_install_puts_the_commands_on_path_without_a_port_module(built: Dict
     probe = "import importlib.util as u, sys; sys.exit(any(u.find_spec(n) for n in sys.argv[1:]))"
     done = subprocess.run([python, "-I", "-c", probe, *SCRIPTS], env=env, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, "a script is importable as a top-level module"
+
+
+def test_the_clients_import_as_a_library_without_click(built: Dict[str, Path]) -> None:
+    env = clean_env(offline_pip_env(built["wheels"]))
+    python = str(built["python"])
+    _call([python, "-m", "pip", "install", "-q", str(built["wheel"])], env)
+    probe = (
+        "import sys\n"
+        "from cirelay.port import PortClient\n"
+        "from cirelay.zadig import ZadigClient\n"
+        "from cirelay.codearts import CodeArtsClient\n"
+        "from cirelay.octoplant import OctoplantClient\n"
+        "from cirelay.errors import CirelayError\n"
+        "print(sorted(m for m in ('click', 'concurrent.futures') if m in sys.modules))\n"
+    )
+    done = _call([python, "-I", "-c", probe], env)
+    assert done.stdout.strip() == "[]"

@@ -1,4 +1,7 @@
-"""The shared plumbing block: identical in every script, and doing what the README promises."""
+"""The shared core (src/cirelay/: errors, http, output, waiting, cli) doing what the README promises.
+
+Tested through a built script, the file users run; tests/test_bundle.py checks the build itself.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +15,13 @@ import requests
 import responses
 from responses import matchers, registries
 
-from tests.conftest import ROOT, SCRIPTS, cli_runner, github_outputs, load_script
+from tests.conftest import SCRIPTS, cli_runner, github_outputs, load_script
 from tests.fakes.base import FakeServer, json_reply
-
-sys.path.insert(0, str(ROOT / "tools"))
-from sync_plumbing import block_of
 
 SCRIPT_FILES = sorted(p for p in SCRIPTS.glob("*.py") if p.name != "__init__.py")
 
 plumb = load_script("port")
-
-
-def test_every_script_carries_the_same_plumbing_block() -> None:
-    reference = block_of(SCRIPTS / "port.py")
-    assert len(reference.splitlines()) > 100
-    for path in SCRIPT_FILES:
-        assert block_of(path) == reference, f"{path.name}: plumbing differs; run python tools/sync_plumbing.py"
+waiter = load_script("zadig")  # the waiter is inlined only where a platform waits (Port does not)
 
 
 @pytest.mark.parametrize("path", SCRIPT_FILES, ids=lambda p: p.name)
@@ -166,8 +160,20 @@ def test_cirelay_timeout_env(monkeypatch: pytest.MonkeyPatch, raw: str, expected
 
 def test_bad_cirelay_timeout_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIRELAY_TIMEOUT", "soon")
-    with pytest.raises(click.UsageError, match="CIRELAY_TIMEOUT"):
+    # The session factory knows no click (library use): it raises InputError, exit code 2 ...
+    with pytest.raises(plumb.InputError, match="CIRELAY_TIMEOUT") as raised:
         plumb.make_session()
+    assert raised.value.exit_code == 2
+    # ... which the command line shows as click's own usage error, with the command's usage line.
+    monkeypatch.setenv("PORT_CLIENT_ID", "id")
+    monkeypatch.setenv("PORT_CLIENT_SECRET", "secret")
+    result = cli_runner().invoke(plumb.cli, ["entity", "get", "-b", "svc", "-i", "x"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0] == "Usage: cli entity get [OPTIONS]"
+    assert result.stderr.splitlines()[-1] == (
+        "Error: CIRELAY_TIMEOUT must be seconds or 'connect,read' seconds, got 'soon'"
+    )
+    assert result.stdout == ""
 
 
 # -- JSON arguments -----------------------------------------------------------------------------
@@ -217,10 +223,12 @@ def test_emit_writes_stdout_outputs_and_summary(tmp_path: Path, monkeypatch: pyt
     out, summary = tmp_path / "out", tmp_path / "summary"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    plumb.set_context("port", "entity upsert")
     plumb.emit({"id": "x\ny"}, outputs={"identifier": "x\ny", "entity": {"a": 1}}, summary={"entity": "a|b"})
     assert json.loads(capsys.readouterr().out) == {"id": "x\ny"}
     assert github_outputs(out) == {"result": '{\n  "id": "x\\ny"\n}', "identifier": "x\ny", "entity": '{"a": 1}'}
-    assert summary.read_text() == "| cirelay | |\n|---|---|\n| entity | a&#124;b |\n\n"
+    # A heading saying what ran, then the facts (tests/test_ci_native.py renders richer summaries).
+    assert summary.read_text() == "### cirelay port entity upsert\n\n- **entity**: a\\|b\n\n"
 
 
 def test_mask_only_in_github_actions(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -244,7 +252,7 @@ def _classify(state: str) -> tuple:
 
 
 def test_wait_success_backs_off_and_reports_changes_only(no_sleep: list, capsys) -> None:  # type: ignore[no-untyped-def]
-    result = plumb.wait_for(
+    result = waiter.wait_for(
         _states("queued", "queued", "running", "running", "running", "ok"), _classify, timeout=600, what="task 1"
     )
     assert result == "ok"
@@ -253,13 +261,13 @@ def test_wait_success_backs_off_and_reports_changes_only(no_sleep: list, capsys)
 
 
 def test_wait_ceiling(no_sleep: list) -> None:
-    plumb.wait_for(_states(*["x"] * 8, "ok"), _classify, timeout=600, what="t", start=1, factor=1.5, ceiling=10)
+    waiter.wait_for(_states(*["x"] * 8, "ok"), _classify, timeout=600, what="t", start=1, factor=1.5, ceiling=10)
     assert no_sleep == [1, 1.5, 2.25, 3.375, 5.0625, 7.59375, 10, 10]
 
 
 def test_wait_failure_carries_last_state(no_sleep: list) -> None:
-    with pytest.raises(plumb.CirelayError) as err:
-        plumb.wait_for(_states("running", "bad"), _classify, timeout=600, what="task 9", url="http://z/9")
+    with pytest.raises(waiter.CirelayError) as err:
+        waiter.wait_for(_states("running", "bad"), _classify, timeout=600, what="task 9", url="http://z/9")
     assert err.value.exit_code == 1
     assert err.value.result == "bad"
     assert err.value.message == "task 9 ended bad (http://z/9)"
@@ -269,8 +277,8 @@ def test_wait_timeout_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [0.0]
     monkeypatch.setattr("time.monotonic", lambda: clock[0])
     monkeypatch.setattr("time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
-    with pytest.raises(plumb.WaitTimeout) as err:
-        plumb.wait_for(lambda: "running", _classify, timeout=10, what="task 2", url="http://z/2")
+    with pytest.raises(waiter.WaitTimeout) as err:
+        waiter.wait_for(lambda: "running", _classify, timeout=10, what="task 2", url="http://z/2")
     assert err.value.exit_code == 3
     assert err.value.message == "gave up waiting for task 2 after 10 s; it may still be running remotely (http://z/2)"
     assert clock[0] == 10
@@ -315,20 +323,20 @@ def test_wait_abandon_cancels_on_timeout_and_interrupt(monkeypatch: pytest.Monke
     monkeypatch.setattr("time.monotonic", lambda: clock[0])
     monkeypatch.setattr("time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
     cancelled: list = []
-    with pytest.raises(plumb.WaitTimeout):
-        plumb.wait_for(lambda: "running", _classify, timeout=5, what="task 3", on_abandon=lambda: cancelled.append(1))
+    with pytest.raises(waiter.WaitTimeout):
+        waiter.wait_for(lambda: "running", _classify, timeout=5, what="task 3", on_abandon=lambda: cancelled.append(1))
 
     def interrupted() -> str:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        plumb.wait_for(interrupted, _classify, timeout=5, what="task 4", on_abandon=lambda: cancelled.append(2))
+        waiter.wait_for(interrupted, _classify, timeout=5, what="task 4", on_abandon=lambda: cancelled.append(2))
 
     def failing_cancel() -> None:
-        raise plumb.CirelayError("409 already done")
+        raise waiter.CirelayError("409 already done")
 
-    with pytest.raises(plumb.WaitTimeout):
-        plumb.wait_for(lambda: "running", _classify, timeout=5, what="task 5", on_abandon=failing_cancel)
+    with pytest.raises(waiter.WaitTimeout):
+        waiter.wait_for(lambda: "running", _classify, timeout=5, what="task 5", on_abandon=failing_cancel)
     assert cancelled == [1, 2]
     assert "could not cancel task 5: 409 already done" in capsys.readouterr().err
 
@@ -346,3 +354,34 @@ def test_a_header_value_is_never_quoted_in_an_error() -> None:
         plumb.api_request(session, "GET", "http://127.0.0.1:9/", headers={"Authorization": "Bearer s3cret\nX"})
     assert "s3cret" not in err.value.message
     assert err.value.message == "could not send GET http://127.0.0.1:9/: a header holds characters HTTP cannot carry"
+
+
+@pytest.mark.parametrize("script", ["port", "zadig", "codearts", "octoplant"])
+def test_a_group_without_its_subcommand_shows_help_and_exits_2(script: str) -> None:
+    module = load_script(script)
+    group = sorted(name for name, cmd in module.cli.commands.items() if isinstance(cmd, click.Group))[0]
+    result = cli_runner().invoke(module.cli, [group])
+    assert result.exit_code == 2  # a usage error, as click 8.2 has it: nothing ran
+    assert result.stdout == ""  # stdout is for results only
+    assert result.stderr.startswith(f"Usage: cli {group} [OPTIONS] COMMAND [ARGS]...")
+    assert "Commands:" in result.stderr
+    top = cli_runner().invoke(module.cli, [])
+    assert top.exit_code == 2 and "Commands:" in top.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "named"),
+    [
+        ("codearts", ["run", "get", "--pipeline-id", "", "--run-id", "r"], "'--pipeline-id'"),
+        ("codearts", ["run", "get", "--pipeline-id", "p", "--run-id", "  "], "'--run-id'"),
+        ("port", ["run", "update", "r1", "--link", ""], "'--link'"),
+        ("port", ["entity", "upsert", "-b", "svc", "-i", "x", "--team", "a", "--team", ""], "'--team'"),
+        ("zadig", ["custom", "get", "-w", "", "--id", "1"], "'-w' / '--workflow'"),
+    ],
+)
+def test_an_empty_value_is_exit_2_naming_it_before_anything_is_sent(script: str, args: list, named: str) -> None:
+    # No credentials are set: had the command gone on, it would fail later with another message.
+    result = cli_runner().invoke(load_script(script).cli, args)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {named}: must not be empty"
+    assert result.stdout == ""

@@ -355,7 +355,7 @@ def test_upsert_merges_and_writes_outputs(mock: responses.RequestsMock, ci_env: 
     assert written["identifier"] == "payments"
     assert json.loads(written["entity"]) == returned
     assert json.loads(written["result"]) == returned
-    assert "| identifier | payments |" in summary.read_text()
+    assert "- **identifier**: payments\n" in summary.read_text()
 
 
 def test_upsert_replace_and_flags_and_run_id_from_env(mock: responses.RequestsMock) -> None:

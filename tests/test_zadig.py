@@ -339,7 +339,7 @@ def test_task_get_and_its_outputs(api: responses.RequestsMock, tmp_path: Path) -
     assert json.loads(result.stdout) == {"task_id": 3, **task}  # the legacy detail omits its id; we add it
     values = github_outputs(outputs)
     assert (values["task-id"], values["status"], values["url"]) == ("3", "failed", legacy_task("wf", 3))
-    assert "| status | failed |" in summary.read_text()
+    assert "- **status**: ❌ failed\n" in summary.read_text()
 
 
 def test_task_get_unknown_task(api: responses.RequestsMock) -> None:
@@ -477,7 +477,7 @@ def test_task_wait_timeout_exit_3_and_cancel(api: responses.RequestsMock, clock:
     assert result.stderr == (
         "Zadig task wf #4: running\n"
         "cancelling Zadig task wf #4\n"
-        "Error: gave up waiting for Zadig task wf #4 after 10 s; it may still be running remotely "
+        "Error: gave up waiting for Zadig task wf #4 after 10 s and cancelled it "
         f"({legacy_task('wf', 4)})\n"
     )
     assert clock[0] == 10
@@ -499,9 +499,26 @@ def test_task_wait_interrupted_cancels(api: responses.RequestsMock, monkeypatch:
     monkeypatch.setattr("time.sleep", interrupt)
     api.get(legacy_task("wf", 4), json={"status": "running"})
     api.post(legacy_task("wf", 4) + "/cancel", json={"resultCode": 0, "errorMsg": "success"})
+    api.get(legacy_task("wf", 4), json={"status": "cancelled"})  # read once more: what the cancel left
     result = invoke("task", "wait", "-w", "wf", "--id", "4", "--cancel-on-timeout")
     assert result.exit_code == 130
     assert result.stderr.endswith("cancelling Zadig task wf #4\nInterrupted.\n")
+    # A stopped wait still says where the task was: the final state as JSON, as every wait does.
+    assert json.loads(result.stdout) == {"task_id": 4, "status": "cancelled"}
+
+
+def test_custom_wait_interrupted_prints_the_last_state(
+    api: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("time.sleep", interrupt)
+    api.get(CUSTOM, json=custom_state("running", "running", ""))
+    result = invoke("custom", "wait", "-w", "bd", "--id", "5")
+    assert result.exit_code == 130
+    assert result.stderr.endswith("Interrupted.\n")
+    assert json.loads(result.stdout)["status"] == "running"  # no cancel asked: the last state seen
 
 
 def test_task_wait_retries_a_failing_poll(api: responses.RequestsMock, no_sleep: list) -> None:
@@ -693,7 +710,7 @@ def test_timeout_cancel_then_a_failed_read_shows_the_last_state(
     assert result.exit_code == 3
     assert json.loads(result.stdout)["status"] == "running"
     assert "could not read Zadig task bd #5 after cancelling it: 获取工作流任务失败: gone (400, GET" in result.stderr
-    assert "it may still be running remotely" in result.stderr.splitlines()[-1]
+    assert "after 2 s and cancelled it" in result.stderr.splitlines()[-1]  # the cancel itself went through
 
 
 def test_custom_wait_timeout_cancels_with_delete(api: responses.RequestsMock, clock: List[float]) -> None:

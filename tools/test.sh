@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q --disable-pip-version-check -r scripts/requirements.txt
 python -m pip install -q --disable-pip-version-check -e '.[test]'
+python tools/bundle.py --check  # scripts/ must equal a fresh build of src/
 python -m ruff check .
 python -m ruff format --check .
 python -m mypy

@@ -1,0 +1,384 @@
+"""cirelay-codearts's command line."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import click
+
+from cirelay import __version__
+from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, KeyValue, parse_json_text, wait_options
+from cirelay.codearts.client import (
+    _NO_ENDPOINT,
+    RUN_IGNORED,
+    RUN_STATUSES,
+    CodeArtsClient,
+    _ms,
+    credentials_from_env,
+    endpoint_for_region,
+    run_outcome,
+    template_outcome,
+)
+from cirelay.errors import CirelayError, WaitInterrupted, require
+from cirelay.output import emit, log
+from cirelay.waiting import wait_for
+
+
+def _client(
+    endpoint: Optional[str], region: Optional[str], project_id: Optional[str], project: bool = True
+) -> CodeArtsClient:
+    """The client for the connection options; exit 2 when one is missing (the project unless not needed)."""
+    if project:
+        require(project_id, "--project-id", "CODEARTS_PROJECT_ID")
+    endpoint = endpoint or ""
+    region = region or ""
+    if not endpoint:
+        if not region:
+            raise click.UsageError(_NO_ENDPOINT)
+        endpoint = endpoint_for_region(region)
+    credentials = credentials_from_env(dict(os.environ))
+    return CodeArtsClient(endpoint, project_id, credentials, region)
+
+
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --endpoint, --region and --project-id to a command and hand it `make_client`.
+
+    make_client(project=True) checks them and the credentials and makes the client (exit 2 when one
+    is missing); the command calls it when it needs the client, so its own options are checked first.
+    """
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any, endpoint: Optional[str], region: Optional[str], project_id: Optional[str], **kwargs: Any
+    ) -> Any:
+        def make_client(project: bool = True) -> CodeArtsClient:
+            return _client(endpoint, region, project_id, project)
+
+        return command(*args, make_client=make_client, **kwargs)
+
+    options = [
+        click.option("--project-id", envvar="CODEARTS_PROJECT_ID", show_envvar=True, help="CodeArts project ID."),
+        click.option("--region", envvar="CODEARTS_REGION", show_envvar=True, help="Region to build the endpoint from."),
+        click.option(
+            "--endpoint",
+            envvar="CODEARTS_ENDPOINT",
+            show_envvar=True,
+            help="CodeArts Pipeline endpoint, e.g. https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com.",
+        ),
+    ]
+    for option in options:
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _run_outputs(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
+    return {"run-id": run_id, "status": run.get("status"), "url": url}
+
+
+def _run_summary(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
+    return {"run": run_id, "status": run.get("status"), "url": url}
+
+
+def _wait_run(
+    client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
+) -> None:
+    """Poll the run to its end; print the final run (on failure, timeout and Ctrl-C too), set outputs."""
+    seen: Dict[str, Any] = {}
+
+    def poll() -> Dict[str, Any]:
+        seen["run"] = client.get_run(pipeline_id, run_id)
+        return seen["run"]
+
+    def stop() -> None:
+        client.stop_run(pipeline_id, run_id)
+        try:  # show the run as the stop left it
+            seen["run"] = client.get_run(pipeline_id, run_id)
+        except CirelayError:
+            pass
+
+    def show_last() -> None:
+        last = seen.get("run")
+        if isinstance(last, dict):
+            url = client.run_url(pipeline_id, run_id, last)
+            emit(last, outputs=_run_outputs(last, run_id, url), summary=_run_summary(last, run_id, url))
+
+    try:
+        run = wait_for(
+            poll,
+            run_outcome,
+            timeout=timeout,
+            what=f"pipeline run {run_id}",
+            start=min(2.0, poll_max),
+            ceiling=poll_max,
+            on_abandon=stop if cancel else None,
+        )
+    except KeyboardInterrupt as exc:
+        show_last()
+        if isinstance(exc, WaitInterrupted):
+            exc.result = None  # shown, with the run's outputs
+        raise
+    except CirelayError as exc:
+        if isinstance(exc.result, dict):  # the run ended badly or the deadline passed
+            show_last()
+            exc.result = None  # printed already
+            exc.message = f"{exc.message} ({client.run_url(pipeline_id, run_id, seen.get('run'))})"
+        raise
+    url = client.run_url(pipeline_id, run_id, run)
+    if run.get("status") == RUN_IGNORED:
+        log(f"warning: pipeline run {run_id} was IGNORED (not executed, e.g. superseded by another run): {url}")
+    emit(run, outputs=_run_outputs(run, run_id, url), summary=_run_summary(run, run_id, url))
+
+
+@click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
+@click.version_option(__version__, prog_name="cirelay-codearts")
+def cli() -> None:
+    """Start and watch Huawei Cloud CodeArts Pipeline runs from a CI job.
+
+    Every command takes --endpoint or --region, and --project-id (or CODEARTS_ENDPOINT,
+    CODEARTS_REGION, CODEARTS_PROJECT_ID).
+    Credentials come from the environment only: CODEARTS_TOKEN; or HUAWEICLOUD_SDK_AK and
+    HUAWEICLOUD_SDK_SK; or HUAWEICLOUD_USERNAME, HUAWEICLOUD_PASSWORD and HUAWEICLOUD_DOMAIN.
+    """
+
+
+@cli.group()
+def pipeline() -> None:
+    """Pipelines of the project."""
+
+
+@pipeline.command("list")
+@connection_options
+@click.option("--name", help="Only pipelines whose name contains this.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many (default: all).")
+def pipeline_list(make_client: Callable[..., CodeArtsClient], *, name: Optional[str], limit: Optional[int]) -> None:
+    """List the project's pipelines (every page)."""
+    pipelines = make_client().list_pipelines(name, limit)
+    emit(pipelines, outputs={"count": str(len(pipelines))}, summary={"pipelines": len(pipelines)})
+
+
+@cli.group()
+def run() -> None:
+    """Pipeline runs: start, inspect, stop, wait, read logs."""
+
+
+_pipeline_option = click.option(
+    "--pipeline-id", required=True, envvar="CODEARTS_PIPELINE_ID", show_envvar=True, help="Pipeline ID (32 characters)."
+)
+_run_option = click.option(
+    "--run-id", required=True, envvar="CODEARTS_RUN_ID", show_envvar=True, help="Pipeline run ID (pipeline_run_id)."
+)
+
+
+@run.command("start")
+@connection_options
+@_pipeline_option
+@click.option("--var", "variables", type=KeyValue(), multiple=True, help="Custom parameter NAME=VALUE (repeatable).")
+@click.option("--branch", help="Build this branch of the pipeline's code source(s).")
+@click.option("--tag", help="Build this tag of the pipeline's code source(s).")
+@click.option("--description", help="Run description.")
+@wait_options(wait_flag=True)
+def run_start(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    variables: Tuple[Tuple[str, str], ...],
+    branch: Optional[str],
+    tag: Optional[str],
+    description: Optional[str],
+    wait: bool,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
+) -> None:
+    """Start a run; with --wait, exit with its outcome."""
+    if branch and tag:
+        raise click.UsageError("--branch and --tag exclude each other")
+    client = make_client()
+    started = client.start_run(pipeline_id, list(variables), branch, tag, description)
+    run_id = str(started["pipeline_run_id"])
+    log(f"started pipeline run {run_id}")
+    if wait:
+        _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+        return
+    result = {"pipeline_id": pipeline_id, **started}
+    url = client.run_url(pipeline_id, run_id)
+    emit(result, outputs={"run-id": run_id, "url": url}, summary={"pipeline": pipeline_id, "run": run_id, "url": url})
+
+
+@run.command("get")
+@connection_options
+@_pipeline_option
+@_run_option
+def run_get(make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str) -> None:
+    """Show a run with its stages, jobs and steps."""
+    client = make_client()
+    detail = client.get_run(pipeline_id, run_id)
+    url = client.run_url(pipeline_id, run_id, detail)
+    emit(detail, outputs=_run_outputs(detail, run_id, url), summary={"run": run_id, "status": detail.get("status")})
+
+
+@run.command("list")
+@connection_options
+@_pipeline_option
+@click.option(
+    "--status", "statuses", multiple=True, type=click.Choice(RUN_STATUSES, case_sensitive=False), help="Repeatable."
+)
+@click.option("--since", help="Runs started at or after: epoch s/ms or ISO date/time (UTC).")
+@click.option("--until", help="Runs started at or before: epoch s/ms or ISO date/time (UTC).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many.")
+def run_list(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    statuses: Tuple[str, ...],
+    since: Optional[str],
+    until: Optional[str],
+    limit: int,
+) -> None:
+    """List a pipeline's runs, newest first."""
+    start_ms, end_ms = _ms(since, "--since"), _ms(until, "--until")
+    runs = make_client().list_runs(pipeline_id, [s.upper() for s in statuses], start_ms, end_ms, limit)
+    emit(runs, outputs={"count": str(len(runs))}, summary={"runs": len(runs)})
+
+
+@run.command("logs")
+@connection_options
+@_pipeline_option
+@_run_option
+@click.option("--job-run-id", help="Only this job's step (with --step-run-id).")
+@click.option("--step-run-id", help="Only this step (with --job-run-id).")
+def run_logs(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    job_run_id: Optional[str],
+    step_run_id: Optional[str],
+) -> None:
+    """Print step logs as text: one step, or every step of the run in order."""
+    if bool(job_run_id) != bool(step_run_id):
+        raise click.UsageError("--job-run-id and --step-run-id go together")
+    client = make_client()
+    if job_run_id and step_run_id:
+        click.echo(client.step_log(pipeline_id, run_id, job_run_id, step_run_id), nl=False)
+        return
+    detail = client.get_run(pipeline_id, run_id)
+
+    def ordered(items: Any) -> List[Dict[str, Any]]:
+        return sorted(items or [], key=lambda i: (i.get("sequence") is None, i.get("sequence") or 0))
+
+    for stage in ordered(detail.get("stages")):
+        for job in ordered(stage.get("jobs")):
+            for step in ordered(job.get("steps")):
+                header = f"===== job: {job.get('name')} / step: {step.get('name')} ====="
+                status = step.get("status") or job.get("status")
+                if status in (None, "", "INIT", "QUEUED") or job.get("is_select") is False:
+                    log(f"{header} not run, no log")
+                    continue
+                click.echo(header)
+                text = client.step_log(pipeline_id, run_id, str(job.get("id")), str(step.get("id")))
+                click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
+
+
+@run.command("stop")
+@connection_options
+@_pipeline_option
+@_run_option
+def run_stop(make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str) -> None:
+    """Stop a run."""
+    answer = make_client().stop_run(pipeline_id, run_id)
+    log(f"stopped pipeline run {run_id}")
+    emit(answer, outputs={"run-id": run_id}, summary={"stopped": run_id})
+
+
+@run.command("wait")
+@connection_options
+@_pipeline_option
+@_run_option
+@wait_options(wait_flag=False)
+def run_wait(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
+) -> None:
+    """Wait for a run to end; exit 0 only when it COMPLETED (or was IGNORED)."""
+    _wait_run(make_client(), pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+
+
+@cli.group()
+def template() -> None:
+    """Pipelines made from templates."""
+
+
+@template.command("create")
+@connection_options
+@click.option(
+    "--file",
+    "path",
+    required=True,
+    type=click.Path(dir_okay=False, readable=True),
+    help="The template body (flow, states, workflow) as JSON.",
+)
+@wait_options(wait_flag=True)
+def template_create(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    path: str,
+    wait: bool,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
+) -> None:
+    """Create a pipeline from a template body; with --wait, until it exists."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="--file")
+    body = parse_json_text(text, path)
+    if not isinstance(body, dict):
+        raise click.BadParameter(f"{path} must hold a JSON object", param_hint="--file")
+    client = make_client(project=False)
+    task = client.create_from_template(body)
+    task_id = str(task["task_id"])
+    log(f"template task {task_id} accepted")
+    if not wait:
+        emit(task, outputs={"task-id": task_id}, summary={"template task": task_id})
+        return
+    if cancel_on_timeout:
+        log("note: a template task cannot be cancelled; --cancel-on-timeout does nothing here")
+
+    def outputs(state: Dict[str, Any]) -> Dict[str, Any]:
+        return {
+            "task-id": task_id,
+            "status": state.get("task_status"),
+            "pipeline-id": state.get("pipeline_id"),
+            "url": state.get("pipeline_url"),
+        }
+
+    try:
+        state = wait_for(
+            lambda: client.template_status(task_id),
+            template_outcome,
+            timeout=timeout,
+            what=f"template task {task_id}",
+            url=client.template_status_url(task_id),  # its only address until a pipeline exists
+            start=min(2.0, poll_max),
+            ceiling=poll_max,
+        )
+    except CirelayError as exc:
+        if isinstance(exc.result, dict):
+            emit(exc.result, outputs=outputs(exc.result))
+            exc.result = None
+        raise
+    emit(
+        state,
+        outputs=outputs(state),
+        summary={"pipeline": state.get("pipeline_name"), "url": state.get("pipeline_url")},
+    )

@@ -1,0 +1,593 @@
+"""octoplant Export API client: sign-in, orders, polling and the verified ZIP download."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import signal
+import ssl
+import tempfile
+import threading
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from urllib.parse import quote
+
+import requests
+
+from cirelay.errors import CirelayError, InputError
+from cirelay.http import RETRY_ATTEMPTS, api_request, decode_json, make_session, raise_for_status, redact
+from cirelay.output import log, mask
+from cirelay.waiting import wait_for
+
+DEFAULT_CLIENT_ID = "public-api"
+# Not a secret of anyone's: the vendor documents this client secret for the public-api client
+# (octoplant "How to use the Export API", section Authorization). Still never printed.
+DEFAULT_CLIENT_SECRET = "ff99971a-f8c3-4d21-5345-f7cb021b4b54"  # noqa: S105
+
+# The export kinds of exportContents, each sent as {"<kind>": {}} by --contents.
+EXPORT_KINDS = (
+    "projectTree",
+    "jobList",
+    "jobResults",
+    "unequalJobResults",
+    "userManagement",
+    "componentTypes",
+    "componentLog",
+    "eventLog",
+    "adminLog",
+    "standardLibraryManagement",
+    "componentsWithStdLibAssignments",
+    "assetState",
+    "usageInformation",
+)
+DEFAULT_KIND = "projectTree"
+
+STATE_PENDING = "STATE_PENDING"
+STATE_RUNNING = "STATE_RUNNING"
+STATE_SUCCEEDED = "STATE_SUCCEEDED"
+STATE_FAILED = "STATE_FAILED"
+STATE_UNSPECIFIED = "STATE_UNSPECIFIED"  # "returned for invalid GetOperation calls": an error here
+
+# google.rpc.Code, as the vendor's sample spells them.
+GRPC_CODES = (
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
+
+POLL_START = 1.0  # seconds before the first re-poll; ×1.5 up to --poll-max (10 s)
+POLL_FACTOR = 1.5
+CHUNK_SIZE = 1 << 20  # bytes read from the socket at a time: memory stays flat whatever the ZIP's size
+PROGRESS_UNKNOWN_STEP = 16 << 20  # a progress line every 16 MiB when the server sends no length
+MiB = 1 << 20
+
+_SIGN_IN_REFUSED = (
+    "octoplant refused the sign-in: check OCTOPLANT_USERNAME, OCTOPLANT_PASSWORD and the client id/secret"
+)
+_SIGN_IN_MESSAGES = {400: f"{_SIGN_IN_REFUSED} (HTTP 400)", 401: f"{_SIGN_IN_REFUSED} (HTTP 401)"}
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
+_OUTPUT_HINT = "'-o' / '--output'"
+_INSECURE_WARNING = "warning: --insecure: TLS certificates are NOT verified for {url}; credentials may be exposed"
+
+
+def grpc_code_text(code: Any) -> str:
+    """The name of a gRPC status code (13 -> INTERNAL), as the vendor's sample spells it."""
+    if isinstance(code, int) and not isinstance(code, bool) and 0 <= code < len(GRPC_CODES):
+        return GRPC_CODES[code]
+    return f"Unknown code {code}"
+
+
+def _error_of(body: Any) -> Optional[Dict[str, Any]]:
+    """The order's `error` ({code, message, details}) when it says something went wrong."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or not (error.get("code") or error.get("message")):
+        return None
+    return error
+
+
+def describe_error(error: Dict[str, Any]) -> str:
+    """'INTERNAL (code 13): disk full' from an order's error."""
+    code = error.get("code")
+    text = f"{grpc_code_text(code)} (code {code})" if code is not None else "error"
+    message = error.get("message")
+    return f"{text}: {message}" if message else text
+
+
+def annotate(order: Any) -> Any:
+    """The order with error.codeText added, as the vendor's sample shows it."""
+    error = _error_of(order)
+    if error is None or "code" not in error:
+        return order
+    return {**order, "error": {**error, "codeText": grpc_code_text(error.get("code"))}}
+
+
+def order_state(order: Any) -> str:
+    """The state in the order's metadata (STATE_UNSPECIFIED when missing)."""
+    metadata = order.get("metadata") if isinstance(order, dict) else None
+    state = metadata.get("state") if isinstance(metadata, dict) else None
+    return state if isinstance(state, str) and state else STATE_UNSPECIFIED
+
+
+def _count(value: Any) -> Optional[int]:
+    if isinstance(value, (list, tuple, dict)):
+        return len(value)
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def order_outcome(order: Any) -> Tuple[str, str]:
+    """('success'|'failure'|'pending', description) for the waiter; the description changes with
+    the state and the sub-process counts, which is when a progress line is printed."""
+    state = order_state(order)
+    error = _error_of(order)
+    if error is not None:
+        return "failure", f"{state}: {describe_error(error)}"
+    done = bool(order.get("done")) if isinstance(order, dict) else False
+    if state == STATE_FAILED:
+        return "failure", f"{state}: no error details from the server"
+    if state == STATE_SUCCEEDED and done:
+        return "success", state
+    if state == STATE_UNSPECIFIED:
+        return "failure", f"{state}: the server does not know this order"
+    if done:
+        return "failure", f"{state} but marked done"
+    metadata = order.get("metadata") or {}
+    finished = _count(metadata.get("finishedSubProcesses"))
+    still_open = _count(metadata.get("openSubProcesses"))
+    counts = []
+    if finished is not None:
+        counts.append(f"{finished} finished")
+    if still_open is not None:
+        counts.append(f"{still_open} open")
+    return "pending", f"{state}, sub-processes {', '.join(counts)}" if counts else state
+
+
+def _size(n: float) -> str:
+    """1.5 GiB, 12.0 MiB, 3.2 KiB or 17 bytes."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", MiB), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def _tls_hint(exc: CirelayError) -> CirelayError:
+    """A certificate failure gets a sentence on what to do about it."""
+    cause = exc.__context__
+    if isinstance(cause, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(cause):
+        return CirelayError(
+            "the server's TLS certificate could not be verified: set OCTOPLANT_CA_BUNDLE to the CA certificate "
+            f"that signed it (or pass --insecure to skip the check); {exc.message}",
+            url=exc.url,
+        )
+    return exc
+
+
+class _Progress:
+    """A line on stderr every ~10 % of a known size, else every 16 MiB."""
+
+    def __init__(self, what: str, total: Optional[int]) -> None:
+        self.what = what
+        self.total = total if total else None
+        self.step = max(self.total // 10, 1) if self.total else PROGRESS_UNKNOWN_STEP
+        self.next = self.step
+
+    def update(self, done: int) -> None:
+        if done < self.next:
+            return
+        if self.total:
+            log(f"{self.what}: {done * 100 // self.total}% ({_size(done)} of {_size(self.total)})")
+        else:
+            log(f"{self.what}: {_size(done)} so far")
+        while self.next <= done:
+            self.next += self.step
+
+
+def check_zip(path: str, what: str) -> List[str]:
+    """The member names of a ZIP file after reading every member and checking its CRC."""
+    import zipfile  # noqa: PLC0415 - lazy: only a finished download needs it
+    import zlib  # noqa: PLC0415
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+            names = archive.namelist()
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        with open(path, "rb") as handle:
+            start = handle.read(80)
+        raise CirelayError(f"{what} is not a readable ZIP archive ({exc}); it starts with {start!r}")
+    if bad is not None:
+        raise CirelayError(f"{what} is damaged: member {bad!r} fails its CRC check")
+    return names
+
+
+@contextlib.contextmanager
+def signals_held(what: str) -> Iterator[List[int]]:
+    """Hold SIGINT/SIGTERM while `what` is on its way; yields the signals that came meanwhile.
+
+    Stopping halfway would leave an order running that nobody knows the name of, so the first
+    signal only marks the stop; a second one stops at once, as usual.
+    """
+    caught: List[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def hold(signum: int, frame: Any) -> None:
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        log(f"stopping once {what} is answered (signal again to stop at once)")
+
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum in previous:
+        signal.signal(signum, hold)
+    try:
+        yield caught
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def check_output(path: str) -> str:
+    """PATH made absolute, once it is not a folder and a file can be made there; exit 2 naming -o otherwise.
+
+    Checked before the export is ordered, so a typo does not cost a whole export.
+    """
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise InputError(f"{path} is a directory; give the ZIP file's path", param_hint=_OUTPUT_HINT)
+    existing = os.path.dirname(target)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError(f"cannot write {path}: {existing} is not a folder", param_hint=_OUTPUT_HINT)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write {path}: no permission to write in {existing}", param_hint=_OUTPUT_HINT)
+    return target
+
+
+def _missing_folders(folder: str) -> List[str]:
+    """The folders os.makedirs(folder) would make, deepest first."""
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def _remove_folders(folders: List[str]) -> None:
+    """Remove the (empty) folders a failed download made, deepest first."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
+def check_ca_file(path: str, source: str) -> None:
+    """A CA bundle must exist and hold a PEM certificate (or be a folder of them); exit 2 naming it."""
+    if os.path.isdir(path):
+        return
+    if not os.path.exists(path):
+        raise InputError(f"{source} names {path}, which does not exist")
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:  # ssl.SSLError included
+        raise InputError(f"{source} names {path}, which holds no readable CA certificate ({exc.strerror or exc})")
+
+
+def _default_mode() -> int:
+    """0o666 less the umask: what open() would give a new file (mkstemp makes it 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+class OctoplantClient:
+    """The octoplant Export API: sign in, order an export, poll, cancel and download it."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        username: str,
+        password: str,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        verify: Union[bool, str] = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self._password = password
+        self.client_id = client_id
+        self._client_secret = client_secret
+        # Passed with every request: a session-level verify loses to REQUESTS_CA_BUNDLE in requests.
+        self.verify = verify
+        self.session = make_session()
+        self.order_session = make_session(retry_unsafe=False)  # POST /v1/order is never sent twice
+        self._token: Optional[str] = None
+
+    def url(self, path: str) -> str:
+        """The absolute URL of an API path."""
+        return f"{self.base_url}{path}"
+
+    def order_url(self, name: str, suffix: str = "") -> str:
+        """The URL of one order (or of its cancel/download action)."""
+        return self.url(f"/v1/order/{quote(name, safe='')}{suffix}")
+
+    def sign_in(self) -> str:
+        """Fetch a fresh access token with the OAuth2 password grant."""
+        url = self.url("/v1/oauth2/token")
+        form = {
+            "grant_type": "password",
+            "username": self.username,
+            "password": self._password,
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+        }
+        try:
+            body = api_request(
+                self.session,
+                "POST",
+                url,
+                data=form,
+                headers={"Accept": "application/json"},
+                verify=self.verify,
+                messages=_SIGN_IN_MESSAGES,
+            )
+        except CirelayError as exc:
+            raise redact(_tls_hint(exc), self._password, self._client_secret)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise CirelayError(f"octoplant sent no access_token (POST {url})", url=url)
+        mask(token)
+        if not _HEADER_SAFE.fullmatch(token):  # requests would fail later and quote the header, token and all
+            raise CirelayError(
+                f"octoplant sent an access_token with characters a header cannot carry (not shown; POST {url})",
+                url=url,
+            )
+        self._token = token
+        return token
+
+    def _raise(self, response: requests.Response, messages: Optional[Dict[int, str]]) -> None:
+        """raise_for_status, with the gRPC status of the body (FAILED_PRECONDITION, …) named."""
+        try:
+            raise_for_status(response, messages)
+        except CirelayError as exc:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            code = body.get("code") if isinstance(body, dict) else None
+            if isinstance(code, int) and not isinstance(code, bool):
+                raise CirelayError(
+                    f"{exc.message}; gRPC status {grpc_code_text(code)} ({code})",
+                    status=exc.status,
+                    url=exc.url,
+                    api_message=exc.api_message,
+                )
+            raise
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        session: Optional[requests.Session] = None,
+        messages: Optional[Dict[int, str]] = None,
+        reauth: bool = True,
+        headers: Optional[Dict[str, str]] = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One authorized request; on a 401 the token is fetched again once (exports outlive tokens)."""
+        if self._token is None:
+            self.sign_in()
+        session = session or self.session
+        for attempt in (1, 2):
+            all_headers = {"Accept": "application/json", "Authorization": f"Bearer {self._token}"}
+            all_headers.update(headers or {})
+            try:
+                response = session.request(method, url, headers=all_headers, verify=self.verify, **kwargs)
+            except requests.exceptions.RetryError as exc:
+                raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+            except requests.exceptions.RequestException as exc:
+                raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+            if response.status_code == 401 and attempt == 1 and reauth:
+                response.close()
+                log("the access token was refused (HTTP 401); signing in again")
+                self.sign_in()
+                continue
+            if response.status_code >= 400:
+                try:
+                    self._raise(response, messages)
+                except CirelayError as exc:
+                    raise redact(exc, self._token, self._password, self._client_secret)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def create_order(self, contents: Dict[str, Any]) -> Dict[str, Any]:
+        """POST /v1/order: order an export of these contents (sent once, never retried)."""
+        url = self.url("/v1/order")
+        response = self.send(
+            "POST",
+            url,
+            session=self.order_session,
+            reauth=False,  # the export's first request, its token just fetched: a 401 here is not an expiry
+            json={"exportContents": contents},
+            messages={400: "octoplant refused the export order as invalid (HTTP 400)"},
+        )
+        order = decode_json(response)
+        if not isinstance(order, dict) or not isinstance(order.get("name"), str) or not order["name"]:
+            raise CirelayError(f"octoplant accepted the order but sent no order name (POST {url})", result=order)
+        return dict(annotate(order))
+
+    def get_order(self, name: str) -> Dict[str, Any]:
+        """GET /v1/order/{name}: the order's state."""
+        response = self.send("GET", self.order_url(name), messages={404: f"export order {name} not found (HTTP 404)"})
+        order = decode_json(response)
+        if not isinstance(order, dict):
+            raise CirelayError(f"unexpected answer for export order {name}: {order!r}", url=self.order_url(name))
+        return dict(annotate(order))
+
+    def cancel_order(self, name: str) -> Dict[str, Any]:
+        """POST /v1/order/{name}/cancel, then the order's state."""
+        self.send(
+            "POST",
+            self.order_url(name, "/cancel"),
+            messages={404: f"export order {name} not found (HTTP 404)"},
+        )
+        order = self.get_order(name)
+        log(f"cancel sent for export order {name}; it is now {order_outcome(order)[1]}")
+        return order
+
+    def wait(self, name: str, *, timeout: float, poll_max: float, cancel: bool) -> Dict[str, Any]:
+        """Poll the order until it succeeds (returned), fails (exit 1) or the timeout passes (exit 3)."""
+
+        def abandon() -> None:
+            self.cancel_order(name)
+
+        order: Dict[str, Any] = wait_for(
+            lambda: self.get_order(name),
+            order_outcome,
+            timeout=timeout,
+            what=f"export order {name}",
+            url=self.order_url(name),
+            start=POLL_START,
+            factor=POLL_FACTOR,
+            ceiling=poll_max,
+            on_abandon=abandon if cancel else None,
+        )
+        return order
+
+    def download(self, name: str, path: str, order: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Stream the order's ZIP into a temp file beside PATH, check every member, move it onto PATH."""
+        if order is None:
+            order = self.get_order(name)
+            outcome, description = order_outcome(order)
+            if outcome != "success":
+                raise CirelayError(f"export order {name} has nothing to download: {description}", result=order)
+        target = check_output(path)
+        folder = os.path.dirname(target)
+        made = _missing_folders(folder)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".part", dir=folder)
+        except OSError as exc:
+            _remove_folders(made)
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}", param_hint=_OUTPUT_HINT)
+        what = f"export order {name}"
+        try:
+            with os.fdopen(fd, "wb") as out:
+                size, sha256 = self._stream(name, out)
+            members = check_zip(temp, f"the download of {what}")
+            os.chmod(temp, _default_mode())
+            os.replace(temp, target)
+        except BaseException as exc:  # interrupted or failed: nothing half-written stays behind
+            _remove(temp)
+            _remove_folders(made)
+            if isinstance(
+                exc, OSError
+            ):  # the disk's fault (full, read-only, …): requests' errors are CirelayErrors by now
+                raise CirelayError(f"could not save {what} at {path}: {exc.strerror or exc}")
+            raise
+        log(f"saved {what} to {path} ({_size(size)}, {len(members)} members)")
+        return {
+            "name": name,
+            "state": order_state(order),
+            "path": path,
+            "bytes": size,
+            "sha256": sha256,
+            "members": members,
+        }
+
+    def _stream(self, name: str, out: Any) -> Tuple[int, str]:
+        url = self.order_url(name, "/download")
+        response = self.send(
+            "GET",
+            url,
+            stream=True,
+            # identity: Content-Length is then the size on disk, and nobody inflates a ZIP twice.
+            headers={"Accept-Encoding": "identity"},
+            messages={404: f"export order {name} not found (HTTP 404)"},
+        )
+        digest = hashlib.sha256()
+        size = 0
+        with response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            progress = _Progress(f"downloading export order {name}", total)
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    progress.update(size)
+            except requests.exceptions.RequestException as exc:
+                raise CirelayError(
+                    f"the download of export order {name} broke off after {size} bytes: {type(exc).__name__} ({url})",
+                    url=url,
+                )
+        if total is not None and size != total:
+            raise CirelayError(
+                f"the download of export order {name} is truncated: {size} of {total} bytes ({url})", url=url
+            )
+        return size, digest.hexdigest()
+
+    def export(
+        self,
+        contents: Dict[str, Any],
+        path: str,
+        *,
+        timeout: float,
+        poll_max: float,
+        cancel: bool,
+    ) -> Dict[str, Any]:
+        """Order an export, wait for it, download and check the ZIP."""
+        if self._token is None:
+            self.sign_in()  # a stop while signing in has nothing to cancel: only the order itself is held
+        with signals_held("the export order") as stopped:
+            order = self.create_order(contents)
+        name = order["name"]
+        log(f"ordered export {name} ({', '.join(contents)})")
+        if stopped:  # stopped while ordering: the order exists now, so it goes as one stopped while waiting
+            if cancel:
+                log(f"cancelling export order {name}")
+                try:
+                    self.cancel_order(name)
+                except CirelayError as exc:
+                    log(f"could not cancel export order {name}: {exc.message}")
+            raise KeyboardInterrupt
+        finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel)
+        try:
+            return self.download(name, path, order=finished)
+        except CirelayError as exc:
+            exc.message = (
+                f"{exc.message}; the export is ready on the server: retry with `order download {name} -o PATH`"
+            )
+            raise

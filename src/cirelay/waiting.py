@@ -1,0 +1,102 @@
+"""The one waiter: poll with capped exponential backoff until success, failure or the deadline."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, List, Optional, Tuple
+
+from cirelay.errors import CirelayError, WaitInterrupted, WaitTimeout
+from cirelay.output import annotation, log
+
+
+def wait_for(
+    poll: Callable[[], Any],
+    state_of: Callable[[Any], Tuple[str, str]],
+    *,
+    timeout: float,
+    what: str,
+    url: Optional[str] = None,
+    start: float = 2.0,
+    factor: float = 1.5,
+    ceiling: float = 15.0,
+    on_abandon: Optional[Callable[[], None]] = None,
+) -> Any:
+    """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
+
+    state_of returns (outcome, description): outcome is 'success', 'failure' or 'pending';
+    a progress line goes to stderr whenever the description changes. Returns the last
+    polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
+    (exit 3) at the deadline, both carrying the last value as their result. on_abandon
+    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted; an
+    interrupted wait raises WaitInterrupted (a KeyboardInterrupt) carrying the last value seen.
+    """
+    seen: List[Any] = []
+
+    def polled() -> Any:
+        seen[:] = [poll()]
+        return seen[0]
+
+    try:
+        return _wait_loop(
+            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
+        )
+    except WaitTimeout as exc:
+        if on_abandon is not None and _abandon(on_abandon, what):
+            # The cancel took effect: the task is not running remotely any more, so do not say it may be.
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s and cancelled it{_where(url)}", result=exc.result
+            )
+        raise
+    except KeyboardInterrupt:
+        cancelled = on_abandon is not None and _abandon(on_abandon, what)
+        raise WaitInterrupted(seen[0] if seen else None, cancelled=cancelled)
+
+
+def _where(url: Optional[str]) -> str:
+    return f" ({url})" if url else ""
+
+
+def _abandon(on_abandon: Callable[[], None], what: str) -> bool:
+    """Cancel the remote task; True when the cancel went through (a warning says so)."""
+    log(f"cancelling {what}")
+    try:
+        on_abandon()
+    except CirelayError as exc:
+        log(f"could not cancel {what}: {exc.message}")
+        return False
+    annotation("warning", f"cancelled {what}: the wait ended before it did")
+    return True
+
+
+def _wait_loop(
+    poll: Callable[[], Any],
+    state_of: Callable[[Any], Tuple[str, str]],
+    *,
+    timeout: float,
+    what: str,
+    url: Optional[str],
+    start: float,
+    factor: float,
+    ceiling: float,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    delay, shown = start, None
+    where = _where(url)
+    while True:
+        current = poll()
+        outcome, description = state_of(current)
+        if description != shown:
+            log(f"{what}: {description}")
+            shown = description
+        if outcome == "success":
+            return current
+        if outcome == "failure":
+            raise CirelayError(f"{what} ended {description}{where}", result=current)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s; it may still be running remotely{where}",
+                result=current,
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * factor, ceiling)

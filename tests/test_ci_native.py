@@ -1,0 +1,173 @@
+"""Native to GitHub Actions: error and warning annotations, folded groups, summaries people can read.
+
+Workflow-command lines are parsed back the way the runner reads them; summaries are rendered with a
+CommonMark + GFM-tables renderer (markdown-it-py) and checked on the HTML, as GitHub would show them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pytest
+from markdown_it import MarkdownIt
+
+from tests.conftest import load_script, run_script
+from tests.fakes.base import FakeServer, json_reply
+
+core = load_script("zadig")  # any built script carries the shared core; Zadig's has the waiter too
+SECRET = "s3cr3t-client-secret"
+
+
+def workflow_commands(text: str) -> List[Tuple[str, Dict[str, str], str]]:
+    """(command, properties, message) of every ::command props::message line, unescaped as the runner does."""
+
+    def unescape(value: str, prop: bool = False) -> str:
+        if prop:
+            value = value.replace("%3A", ":").replace("%2C", ",")
+        return value.replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+
+    found = []
+    for line in text.splitlines():
+        match = re.fullmatch(r"::([a-z-]+)(?: ([^:]*))?::(.*)", line)
+        if match:
+            props = {}
+            for pair in filter(None, (match.group(2) or "").split(",")):
+                key, _, value = pair.partition("=")
+                props[key] = unescape(value, prop=True)
+            found.append((match.group(1), props, unescape(match.group(3))))
+    return found
+
+
+def render(markdown: str) -> str:
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def test_workflow_command_escaping_keeps_one_command_on_one_line() -> None:
+    assert core.escape_data("50% done\r\nnext: a,b") == "50%25 done%0D%0Anext: a,b"
+    assert core.escape_property("cirelay zadig: run, wait") == "cirelay zadig%3A run%2C wait"
+
+
+def test_annotations_only_in_github_actions(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    core.annotation("error", "boom", "t")
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    core.annotation("error", "line one\nline two: 100%", "cirelay zadig custom run")
+    core.warn("run R was IGNORED")
+    err = capsys.readouterr().err
+    commands = workflow_commands(err)
+    assert commands[0] == ("error", {"title": "cirelay zadig custom run"}, "line one\nline two: 100%")
+    assert commands[1][0] == "warning" and commands[1][2] == "run R was IGNORED"
+    assert "warning: run R was IGNORED\n" in err  # people reading the raw log see it too
+
+
+def test_log_group_folds_in_github_actions_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    with core.log_group("Build / compile", out):
+        out.write("log line\n")
+    assert out.getvalue() == "log line\n"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    out = io.StringIO()
+    with core.log_group("Build / compile", out):
+        out.write("log line\n")
+    assert out.getvalue() == "::group::Build / compile\nlog line\n::endgroup::\n"
+
+
+def test_summary_renders_a_heading_a_link_the_facts_and_details(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    core.set_context("zadig", "custom wait")
+    stages = core.md_table(
+        ["stage", "job", "status", "duration"],
+        [
+            ["build", "build-api", f"{core.status_icon('passed')} passed", "1m 2s"],
+            ["deploy", "dep|loy", "⏳ running", ""],
+        ],
+    )
+    core.emit(
+        {"task_id": 7},
+        summary={"task": 7, "status": "failed", "url": "https://zadig.example/t/7"},
+        link=("deploy-dev #7", "https://zadig.example/t/7"),
+        details=stages,
+    )
+    html = render(summary.read_text(encoding="utf-8"))
+    assert "<h3>❌ cirelay zadig custom wait</h3>" in html
+    assert '<a href="https://zadig.example/t/7">deploy-dev #7</a>' in html
+    assert "<li><strong>status</strong>: ❌ failed</li>" in html
+    assert '<li><strong>url</strong>: <a href="https://zadig.example/t/7">https://zadig.example/t/7</a></li>' in html
+    assert "<th>stage</th>\n<th>job</th>\n<th>status</th>\n<th>duration</th>" in html
+    assert "<td>build-api</td>\n<td>✅ passed</td>\n<td>1m 2s</td>" in html
+    assert "<td>dep|loy</td>" in html  # a pipe in a value stays inside its cell
+
+
+@pytest.mark.parametrize(
+    ("status", "icon"),
+    [("passed", "✅"), ("COMPLETED", "✅"), ("FAILED", "❌"), ("reject", "❌"), ("running", "⏳"), ("IGNORED", "⏭")],
+)
+def test_status_icons(status: str, icon: str) -> None:
+    assert core.status_icon(status) == icon
+
+
+def test_a_failed_step_raises_one_error_annotation_without_the_secret(tmp_path: Path) -> None:
+    with FakeServer() as fake:
+        fake.route("POST", "/v1/auth/access_token")(
+            lambda req: json_reply(200, {"ok": True, "accessToken": "tok", "expiresIn": 3600, "tokenType": "Bearer"})
+        )
+        fake.route("GET", "/v1/blueprints/svc/entities/x")(
+            lambda req: json_reply(403, {"ok": False, "error": "forbidden", "message": f"no access for {SECRET}"})
+        )
+        env = {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+            "PORT_CLIENT_ID": "id",
+            "PORT_CLIENT_SECRET": SECRET,
+            "PORT_BASE_URL": fake.url,
+            "PORT_TOKEN_CACHE": "0",
+        }
+        done = run_script("port", "entity", "get", "-b", "svc", "-i", "x", env=env)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == ""
+    errors = [c for c in workflow_commands(done.stderr) if c[0] == "error"]
+    assert len(errors) == 1
+    _, props, message = errors[0]
+    assert props == {"title": "cirelay port entity get"}
+    error_line = next(line for line in done.stderr.splitlines() if line.startswith("Error: "))
+    assert message == error_line[len("Error: ") :]  # the same words as the log line
+    assert SECRET not in done.stderr and "***" in message
+
+
+def test_a_bad_input_is_annotated_too(tmp_path: Path) -> None:
+    env = {"GITHUB_ACTIONS": "true", "PORT_CLIENT_ID": "id", "PORT_CLIENT_SECRET": SECRET, "CIRELAY_TIMEOUT": "soon"}
+    done = run_script("port", "entity", "get", "-b", "svc", "-i", "x", env=env)
+    assert done.returncode == 2
+    errors = [c for c in workflow_commands(done.stderr) if c[0] == "error"]
+    assert [(c, p) for c, p, _ in errors] == [("error", {"title": "cirelay port entity get"})]
+    assert errors[0][2] == "CIRELAY_TIMEOUT must be seconds or 'connect,read' seconds, got 'soon'"
+
+
+def test_a_wait_that_cancels_the_remote_task_warns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    clock = [0.0]
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    cancelled: List[int] = []
+    with pytest.raises(core.WaitTimeout) as raised:
+        core.wait_for(
+            lambda: "running",
+            lambda s: ("pending", s),
+            timeout=5,
+            what="task 3",
+            url="http://z/3",
+            on_abandon=lambda: cancelled.append(1),
+        )
+    assert cancelled == [1]
+    assert raised.value.message == "gave up waiting for task 3 after 5 s and cancelled it (http://z/3)"
+    warnings = [c for c in workflow_commands(capsys.readouterr().err) if c[0] == "warning"]
+    assert [w[2] for w in warnings] == ["cancelled task 3: the wait ended before it did"]
