@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -274,6 +275,7 @@ def _action_env(tmp_path: Path, server_url: str, **extra: str) -> Dict[str, str]
             "GITHUB_ACTIONS": "true",
             "GITHUB_ACTION_PATH": str(ROOT),
             "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+            "CIRELAY_INSTALLER": "pip",  # auto would take uv when the test extra put it on PATH
             **extra,
         }
     )
@@ -367,6 +369,58 @@ def test_an_interpreter_with_requests_and_click_is_used_as_it_is(tmp_path: Path)
     assert steps["setup"]["outputs"]["python"] == sys.executable
     assert f"cirelay: {sys.executable} has requests and click, nothing to install" in steps["_done"]["setup"].stderr
     assert not (tmp_path / "cirelay-venv" / steps["setup"]["outputs"]["name"]).exists()
+
+
+def _uv_path() -> str:
+    return os.pathsep.join([str(Path(tool("uv")).parent), os.environ.get("PATH", "")])
+
+
+def test_uv_on_path_installs_from_the_same_index_settings(tmp_path: Path) -> None:
+    """CIRELAY_INSTALLER=uv (auto picks it when uv is on PATH and no pip configuration file is
+    there for uv to ignore): pip's index settings from the environment (here: no index, the
+    offline wheel folder) go over to uv as its options."""
+    fake = need_platform("port").make_server()
+    try:
+        env = _action_env(tmp_path, fake.start(), CIRELAY_INSTALLER="uv", PATH=_uv_path())
+        steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": runner_python(), "cache": "false"}, env, tmp_path)
+    finally:
+        fake.stop()
+    assert steps["_ran"] == ["setup", "install", "run"], steps["_done"]["install"].stderr
+    path = Path(steps["setup"]["outputs"]["path"])
+    assert f"cirelay: installing requests and click into {path} (uv)" in steps["_done"]["install"].stderr
+    assert json.loads(steps["run"]["outputs"]["entity"])["identifier"] == "steps-test"
+    assert not list(path.glob("lib/python*/site-packages/pip"))  # no ensurepip, no pip: only the pins
+
+
+def test_auto_leaves_uv_alone_when_a_pip_configuration_file_names_the_index(tmp_path: Path) -> None:
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\nno-index = true\nfind-links = " + str(wheelhouse()) + "\n")
+    env = _action_env(
+        tmp_path, "http://127.0.0.1:9", PATH=_uv_path(), PIP_CONFIG_FILE=str(config), CIRELAY_INSTALLER="auto"
+    )
+    for name in ("PIP_NO_INDEX", "PIP_FIND_LINKS"):
+        env.pop(name)
+    steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": runner_python(), "cache": "false"}, env, tmp_path)
+    assert "(pip)" in steps["_done"]["install"].stderr, steps["_done"]["install"].stderr
+    assert steps["install"]["outcome"] == "success"
+
+
+def test_the_set_up_runs_on_python_39(tmp_path: Path) -> None:
+    """The oldest Python the README promises, as the action's python input (skipped without one)."""
+    from tests.test_python39 import _python39
+
+    python = _python39()
+    fake = need_platform("port").make_server()
+    try:
+        env = _action_env(tmp_path, fake.start())
+        for name in offline_pip_env(Path()):  # the index, as test_python39.py: the offline wheels are this Python's
+            env.pop(name, None)
+        steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": python, "cache": "false"}, env, tmp_path)
+    finally:
+        fake.stop()
+    assert steps["_ran"][-1] == "run" and steps["run"]["outcome"] == "success", steps["_done"]
+    assert steps["setup"]["outputs"]["name"].startswith("py3.9.")
+    assert json.loads(steps["run"]["outputs"]["entity"])["identifier"] == "steps-test"
 
 
 def test_a_failed_install_exits_2_naming_the_package_and_the_index_error(tmp_path: Path) -> None:

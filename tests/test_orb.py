@@ -674,6 +674,7 @@ def _runner_like(runner_for: Any, tmp_path: Path, cache: CircleCache, job: str, 
     tmp = tmp_path / job
     tmp.mkdir()
     env = {**offline_pip_env(wheelhouse()), "CIRELAY_PYTHON": runner_python(), "TMPDIR": str(tmp), **extra}
+    env.setdefault("CIRELAY_INSTALLER", "pip")  # auto would take uv when the test extra put it on PATH
     runner, _ = runner_for("port", extra=env)
     runner.cache = cache
     runner.workdir = tmp
