@@ -20,10 +20,13 @@ Credentials (first that is set):
   CODEARTS_TOKEN                              an IAM token, sent as X-Auth-Token
   HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK     access key pair; requests are signed with
                                               SDK-HMAC-SHA256 (HUAWEICLOUD_SDK_PROJECT_ID, if set,
-                                              is sent as X-Project-Id)
+                                              is sent as X-Project-Id; HUAWEICLOUD_SDK_SECURITY_TOKEN,
+                                              for temporary keys, as X-Security-Token)
   HUAWEICLOUD_USERNAME + HUAWEICLOUD_PASSWORD + HUAWEICLOUD_DOMAIN
-                                              exchanged for a token at HUAWEICLOUD_IAM_ENDPOINT
-                                              (default https://iam.<region>.myhuaweicloud.com)
+                                              exchanged for a token at HUAWEICLOUD_SDK_IAM_ENDPOINT
+                                              (or HUAWEICLOUD_IAM_ENDPOINT; default
+                                              https://iam.<region>.myhuaweicloud.com), renewed
+                                              whenever it expires
 
 Example:
   python codearts.py run start --pipeline-id 0123abcd... --branch main --var ENV=staging --wait
@@ -37,6 +40,8 @@ import hashlib
 import hmac
 import json
 import os
+import re
+import shlex
 import signal
 import sys
 import time
@@ -259,6 +264,43 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with aligned columns, for logs that show no Markdown (CircleCI)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def duration(start: Any, end: Any) -> str:
+    """'1m 05s' between two epoch-millisecond times; '' when either is missing."""
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or not start or not end or end < start:
+        return ""
+    seconds = int((end - start) / 1000)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def show_stages(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Optional[str]:
+    """A wait's stage table: printed once more as plain text at the end in CircleCI; the Markdown for the summary.
+
+    rows carry the status word in the column headed 'status'; the summary shows its icon beside it.
+    """
+    if not rows:
+        return None
+    if os.environ.get("CIRCLECI") == "true":
+        log(text_table(headers, rows).rstrip("\n"))
+    column = list(headers).index("status") if "status" in headers else -1
+    marked = [[f"{status_icon(c)} {c}".strip() if i == column and c else c for i, c in enumerate(row)] for row in rows]
+    return md_table(headers, marked)
+
+
 def render_summary(
     summary: Dict[str, Any],
     *,
@@ -274,7 +316,8 @@ def render_summary(
     if link is not None:
         text, url = link
         parts.append(f"[{md_cell(text)}]({url.replace(')', '%29').replace(' ', '%20')})\n")
-    facts = [(k, v) for k, v in summary.items() if v is not None and v != ""]
+    linked = link[1] if link is not None else None
+    facts = [(k, v) for k, v in summary.items() if v is not None and v not in ("", linked)]
     if facts:
         lines = []
         for key, value in facts:
@@ -289,10 +332,45 @@ def render_summary(
 
 
 def write_summary(text: str) -> None:
-    """Append Markdown to the job summary, in GitHub Actions only."""
+    """Append Markdown to the job summary (GitHub Actions) and to the artifacts' summary.md."""
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         _append(summary_file, text)
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        _append(os.path.join(folder, "summary.md"), text)
+
+
+def store_result(text: str) -> Optional[str]:
+    """Keep the result JSON as an artifact when CIRELAY_ARTIFACTS_DIR is set; the file's path, else None.
+
+    Named after the command (port-entity-upsert.json); a second result of the same command in one
+    job gets -2, -3, … rather than replacing the first.
+    """
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if not folder:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    stem = "-".join(current_title().split()[1:]) or "cirelay"
+    number = 1
+    while True:
+        path = os.path.join(folder, f"{stem}.json" if number == 1 else f"{stem}-{number}.json")
+        try:
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+            return path
+        except FileExistsError:
+            number += 1
+
+
+def show_result(result: Any) -> str:
+    """Print the result JSON on stdout (and keep it as an artifact); the text printed."""
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    store_result(text)
+    return text
 
 
 def emit(
@@ -309,9 +387,7 @@ def emit(
     summary holds the facts to show (name -> value); title, link (text, URL) and details (more
     Markdown: a table of stages, the first failures) make it a page worth reading.
     """
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    text = show_result(result)
     values = {"result": text}
     for key, value in (outputs or {}).items():
         if value is not None:
@@ -441,6 +517,32 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
     return value
 
 
+_SECRET_OPTION = re.compile(r"secret|password|token", re.IGNORECASE)
+
+
+def rerun_hint(exit_code: int) -> None:
+    """In CircleCI, end a failed step saying what failed and how to run it again by hand.
+
+    CircleCI shows a step's last lines first; the command is quoted as it ran, with the value of
+    any option whose name says secret, password or token replaced by ***.
+    """
+    if os.environ.get("CIRCLECI") != "true":
+        return
+    args, hide = [], False
+    for arg in sys.argv[1:]:
+        name = arg.split("=", 1)[0]
+        if hide:
+            args.append("***")
+        elif arg.startswith("--") and "=" in arg and _SECRET_OPTION.search(name):
+            args.append(f"{name}=***")
+        else:
+            args.append(arg)
+        hide = arg.startswith("-") and "=" not in arg and bool(_SECRET_OPTION.search(arg))
+    script = os.path.basename(sys.argv[0]) or "cirelay"
+    log(f"{current_title()} failed (exit {exit_code}). To run it again with the same inputs:")
+    log(f"  {shlex.join(['python', script, *args]) if script.endswith('.py') else shlex.join([script, *args])}")
+
+
 def platform_of(ctx: click.Context) -> str:
     """'port' whether the script runs as port.py, as cirelay-port or under another name ending so."""
     name = ctx.find_root().info_name or ""
@@ -505,9 +607,10 @@ class CirelayGroup(click.Group):
             return super().invoke(ctx)
         except CirelayError as exc:
             if exc.result is not None:
-                click.echo(json.dumps(exc.result, indent=2, ensure_ascii=False))
+                show_result(exc.result)
             log(f"Error: {exc.message}")
             annotation("error", exc.message)
+            rerun_hint(exc.exit_code)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             if isinstance(exc, WaitInterrupted) and exc.result is not None:
@@ -695,27 +798,63 @@ def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
 
 # --- src/cirelay/codearts/client.py ----------------------------------------
 
-# Regions whose CodeArts Pipeline endpoint is not cloudpipeline-ext.<region>.myhuaweicloud.com
-# (huaweicloud-sdk-python-v3, huaweicloudsdkcodeartspipeline/v2/region/codeartspipeline_region.py).
-REGION_HOST_PREFIX = {
-    "tr-west-1": "pipeline-external",
-    "la-south-2": "pipeline-external",
-    "af-north-1": "pipeline",
-    "me-east-1": "pipeline",
-    "af-south-1": "pipeline",
+# The CodeArts Pipeline endpoint of every region Huawei's SDK knows (huaweicloudsdkcodeartspipeline
+# v2/region/codeartspipeline_region.py, 15 regions), plus the European site's eu-west-101 (Huawei's EU
+# endpoint page: pipeline-external.eu-west-101.myhuaweicloud.eu; its IAM is on the same .eu domain).
+REGION_ENDPOINTS = {
+    **{
+        region: f"https://cloudpipeline-ext.{region}.myhuaweicloud.com"
+        for region in (
+            "cn-north-1",
+            "cn-north-4",
+            "cn-south-1",
+            "cn-south-2",
+            "cn-east-3",
+            "cn-east-2",
+            "cn-southwest-2",
+            "ap-southeast-3",
+            "sa-brazil-1",
+            "la-north-2",
+        )
+    },
+    "tr-west-1": "https://pipeline-external.tr-west-1.myhuaweicloud.com",
+    "la-south-2": "https://pipeline-external.la-south-2.myhuaweicloud.com",
+    "af-north-1": "https://pipeline.af-north-1.myhuaweicloud.com",
+    "me-east-1": "https://pipeline.me-east-1.myhuaweicloud.com",
+    "af-south-1": "https://pipeline.af-south-1.myhuaweicloud.com",
+    "eu-west-101": "https://pipeline-external.eu-west-101.myhuaweicloud.eu",
 }
-DEFAULT_HOST_PREFIX = "cloudpipeline-ext"
+# huaweicloudsdkcore auth/internal.py IamHelper: HUAWEICLOUD_SDK_IAM_ENDPOINT, default https://iam.myhuaweicloud.com;
+# the SDK's user manual sends European site users to https://iam.eu-west-101.myhuaweicloud.eu.
+IAM_ENDPOINT_VARS = ("HUAWEICLOUD_SDK_IAM_ENDPOINT", "HUAWEICLOUD_IAM_ENDPOINT")  # the SDK's name, then ours
+HUAWEI_DOMAINS = ("myhuaweicloud.com", "myhuaweicloud.eu")
 
-# Run statuses (ShowPipelineRunDetail): the ones that end a run, and how each ends the wait.
+# Run statuses (ShowPipelineRunDetailResponse.status): the ones that end a run, and how each ends the wait.
 RUN_SUCCESS = "COMPLETED"
-RUN_FAILURES = ("FAILED", "CANCELED")
-RUN_IGNORED = "IGNORED"  # terminal; the run was skipped (e.g. a newer one superseded it)
+# IGNORED: the pipeline's concurrency rule dropped the run (PipelineConcurrencyMgmt.exceed_action
+# "ABORT: 忽略不执行", not executed): nothing ran, so a wait must not pass it.
+RUN_IGNORED = "IGNORED"
+RUN_FAILURES = ("FAILED", "CANCELED", RUN_IGNORED)
 RUN_WAITING_FOR_PEOPLE = ("PAUSED", "SUSPEND")
 RUN_STATUSES = ("COMPLETED", "RUNNING", "FAILED", "CANCELED", "PAUSED", "SUSPEND", "IGNORED", "QUEUED", "INIT")
+# JobRun.status values of a job that never ran: no log to read.
+JOB_NOT_RUN = ("INIT", "QUEUED", "SKIPPED", "UNSELECTED")
+JOB_WAITING_FOR_REVIEW = "PAUSED"  # a manual review job waiting for its decision (JobRun.status)
 
-# Template task statuses (ShowInstanceStatus): initializing, processing, finished, succeeded.
+# Template task statuses (ShowInstanceStatusResponse.task_status): initializing, processing, finished,
+# succeeded. The first two keep the wait going; finished/succeeded end it (with the pipeline it made, or a
+# failure when it made none). failed/error are not SDK values but end it too; any other value keeps waiting
+# until the timeout.
 TEMPLATE_DONE = ("succeeded", "finished")
 TEMPLATE_FAILED = ("failed", "error")
+
+# RunPipelineDTOParams: what a run's code source may carry (build_params is set from --branch/--tag).
+_RUN_SOURCE_PARAMS = ("git_type", "alias", "codehub_id", "default_branch", "git_url", "endpoint_id")
+
+# The Content-Type each operation's `*_http_info` sets (huaweicloudsdkcore http_utils.select_header_content_type):
+# application/json;charset=UTF-8 for list_pipelines, list_pipeline_runs, run_pipeline, retry_pipeline_run,
+# show_pipeline_log and batch_show_pipelines_latest_status, application/json for the others.
+JSON_UTF8 = "application/json;charset=utf-8"
 
 PAGE_SIZE = 50  # pipelines and runs per list request
 LOG_PAGE_LINES = 500  # log lines per request, as the API reference's example asks for
@@ -727,31 +866,59 @@ _NO_CREDENTIALS = (
     "or HUAWEICLOUD_USERNAME, HUAWEICLOUD_PASSWORD and HUAWEICLOUD_DOMAIN"
 )
 _NO_ENDPOINT = "missing the CodeArts endpoint: pass --endpoint or --region, or set CODEARTS_ENDPOINT or CODEARTS_REGION"
+_REFUSED_AT_ONCE = "CodeArts refused the token IAM had just issued (HTTP 401): check the user's permissions"
 _TOKEN_FAILED = "IAM did not accept the user name, password and domain"  # noqa: S105 - a message
 _MESSAGES_401 = {401: "authentication failed (HTTP 401): check CODEARTS_TOKEN or the access key pair"}
 
 
 def endpoint_for_region(region: str) -> str:
-    """The CodeArts Pipeline endpoint of a Huawei Cloud region."""
-    prefix = REGION_HOST_PREFIX.get(region, DEFAULT_HOST_PREFIX)
-    return f"https://{prefix}.{region}.myhuaweicloud.com"
+    """The CodeArts Pipeline endpoint of a Huawei Cloud region; exit 2 naming the known ones for another."""
+    endpoint = REGION_ENDPOINTS.get(region)
+    if endpoint is None:
+        raise InputError(
+            f"unknown CodeArts region {region!r}: known regions are {', '.join(sorted(REGION_ENDPOINTS))};"
+            " for another, set CODEARTS_ENDPOINT (or --endpoint)"
+        )
+    return endpoint
+
+
+def iam_endpoint_for_region(region: str, endpoint: str = "") -> str:
+    """IAM's endpoint for a region: on the region's own domain (.myhuaweicloud.eu for the European site)."""
+    if not region:
+        return "https://iam.myhuaweicloud.com"
+    host = urlsplit(REGION_ENDPOINTS.get(region) or endpoint).hostname or ""
+    domain = next((d for d in HUAWEI_DOMAINS if host.endswith("." + d)), HUAWEI_DOMAINS[0])
+    return f"https://iam.{region}.{domain}"
 
 
 class SdkHmacAuth(requests.auth.AuthBase):
     """Signs a request with an access key pair the way Huawei Cloud's SDKs do (SDK-HMAC-SHA256).
 
-    Signed: Host, X-Sdk-Date, Content-Type and X-Project-Id when present. The canonical request
-    is METHOD, the path with every segment URL-encoded and a trailing '/', the sorted query,
-    the signed headers as 'name:value' lines, their names, and the SHA-256 of the body.
+    Signed: the headers the SDK sets and signs (huaweicloudsdkcore signer.py _process_signed_headers signs
+    every header it sends): Host, X-Sdk-Date, Content-Type, User-Agent, and X-Project-Id and X-Security-Token
+    when set. With a security token (temporary credentials of an agency or an OIDC federation) it is sent as
+    X-Security-Token, as the SDK's credentials do (auth/credentials.py sign_request). The canonical request is
+    METHOD, the path with every segment URL-encoded and a trailing '/', the sorted query, the signed headers
+    as 'name:value' lines, their names, and the SHA-256 of the body.
     """
 
-    def __init__(self, ak: str, sk: str, project_id: Optional[str] = None, clock: Callable[[], float] = time.time):
+    SIGNED = ("content-type", "host", "user-agent", "x-project-id", "x-sdk-date", "x-security-token")
+
+    def __init__(
+        self,
+        ak: str,
+        sk: str,
+        project_id: Optional[str] = None,
+        clock: Callable[[], float] = time.time,
+        security_token: Optional[str] = None,
+    ):
         self.ak = ak
         self._sk = sk
         self.project_id = project_id
         self._clock = clock
+        self._security_token = security_token
 
-    def __repr__(self) -> str:  # never show the secret key
+    def __repr__(self) -> str:  # never show the secret key or the security token
         return f"SdkHmacAuth(ak={self.ak!r})"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -761,9 +928,9 @@ class SdkHmacAuth(requests.auth.AuthBase):
             request.headers["Host"] = parts.netloc.rpartition("@")[2]
         if self.project_id:
             request.headers["X-Project-Id"] = self.project_id
-        names = sorted(
-            k.lower() for k in request.headers if k.lower() in ("host", "x-sdk-date", "content-type", "x-project-id")
-        )
+        if self._security_token:
+            request.headers["X-Security-Token"] = self._security_token
+        names = sorted(k.lower() for k in request.headers if k.lower() in self.SIGNED)
         values = {k.lower(): str(v).strip() for k, v in request.headers.items()}
         body = request.body or b""
         if isinstance(body, str):
@@ -840,13 +1007,23 @@ def credentials_from_env(env: Dict[str, str]) -> Dict[str, str]:
             raise InputError(f"HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK go together: {unset} is not set")
         _header_safe(ak, "HUAWEICLOUD_SDK_AK")
         _header_safe(sk, "HUAWEICLOUD_SDK_SK")
-        return {"kind": "aksk", "ak": ak, "sk": sk, "project_id": env.get("HUAWEICLOUD_SDK_PROJECT_ID", "").strip()}
+        security_token = env.get("HUAWEICLOUD_SDK_SECURITY_TOKEN", "").strip()
+        if security_token:
+            _header_safe(security_token, "HUAWEICLOUD_SDK_SECURITY_TOKEN")
+        return {
+            "kind": "aksk",
+            "ak": ak,
+            "sk": sk,
+            "project_id": env.get("HUAWEICLOUD_SDK_PROJECT_ID", "").strip(),
+            "security_token": security_token,
+        }
     user = {k: env.get(f"HUAWEICLOUD_{k.upper()}", "").strip() for k in ("username", "password", "domain")}
     if any(user.values()):
         missing = [f"HUAWEICLOUD_{k.upper()}" for k, v in user.items() if not v]
         if missing:
             raise InputError(f"IAM password login needs {', '.join(missing)} too")
-        return {"kind": "password", **user, "iam_endpoint": env.get("HUAWEICLOUD_IAM_ENDPOINT", "").strip()}
+        iam = next((env[name].strip() for name in IAM_ENDPOINT_VARS if env.get(name, "").strip()), "")
+        return {"kind": "password", **user, "iam_endpoint": iam}
     raise InputError(_NO_CREDENTIALS)
 
 
@@ -867,13 +1044,37 @@ def _ms(value: Optional[str], option: str) -> Optional[int]:
     return int(moment.timestamp() * 1000)
 
 
+def _ordered(items: Any) -> List[Dict[str, Any]]:
+    """Stages, jobs or steps in their "sequence" order."""
+    return sorted(items or [], key=lambda i: (i.get("sequence") is None, i.get("sequence") or 0))
+
+
+def review_steps(run: Dict[str, Any]) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+    """(job, step) of every manual review waiting for its decision: a PAUSED job's unfinished steps."""
+    found = []
+    for stage in _ordered(run.get("stages")):
+        for job in _ordered(stage.get("jobs")):
+            if job.get("status") != JOB_WAITING_FOR_REVIEW:
+                continue
+            for step in _ordered(job.get("steps")):
+                if step.get("status") not in ("COMPLETED", "FAILED", "CANCELED"):
+                    found.append((job, step))
+    return found
+
+
 def describe_run(run: Dict[str, Any]) -> str:
-    """'RUNNING: Build COMPLETED, Deploy RUNNING' with a note when someone has to act."""
+    """'RUNNING: Build COMPLETED, Deploy RUNNING' with a note when someone has to act or nothing ran."""
     status = str(run.get("status") or "UNKNOWN")
-    stages = sorted(run.get("stages") or [], key=lambda s: (s.get("sequence") is None, s.get("sequence") or 0))
+    stages = _ordered(run.get("stages"))
     text = status
-    if status in RUN_WAITING_FOR_PEOPLE:
+    reviews = review_steps(run) if status in RUN_WAITING_FOR_PEOPLE else []
+    if reviews:
+        names = ", ".join(sorted({str(job.get("name") or job.get("id")) for job, _ in reviews}))
+        text += f" (waiting for a manual review: {names}; `run review` passes or refuses it)"
+    elif status in RUN_WAITING_FOR_PEOPLE:
         text += " (waiting for someone: a manual review, a pause or a suspended stage)"
+    elif status == RUN_IGNORED:
+        text += " (ignored by the pipeline's concurrency rule: nothing ran)"
     shown = [f"{s.get('name') or s.get('identifier') or '?'} {s.get('status') or '-'}" for s in stages]
     return f"{text}: {', '.join(shown)}" if shown else text
 
@@ -881,7 +1082,7 @@ def describe_run(run: Dict[str, Any]) -> str:
 def run_outcome(run: Dict[str, Any]) -> Tuple[str, str]:
     """The waiter's view of a run: success, failure or pending, and what to show."""
     status = str(run.get("status") or "")
-    if status in (RUN_SUCCESS, RUN_IGNORED):
+    if status == RUN_SUCCESS:
         return "success", describe_run(run)
     if status in RUN_FAILURES:
         return "failure", describe_run(run)
@@ -909,6 +1110,7 @@ class CodeArtsClient:
         self.region = region or _region_of(self.endpoint)
         self._credentials = credentials
         self._auth: Optional[requests.auth.AuthBase] = None
+        self._token_worked = False  # the current IAM token has been accepted at least once
         self.session = make_session()
         self.once = make_session(retry_unsafe=False)  # for POSTs that start or create something
 
@@ -919,7 +1121,12 @@ class CodeArtsClient:
             if creds["kind"] == "token":
                 self._auth = TokenAuth(creds["token"])
             elif creds["kind"] == "aksk":
-                self._auth = SdkHmacAuth(creds["ak"], creds["sk"], creds.get("project_id") or None)
+                self._auth = SdkHmacAuth(
+                    creds["ak"],
+                    creds["sk"],
+                    creds.get("project_id") or None,
+                    security_token=creds.get("security_token") or None,
+                )
             else:
                 self._auth = TokenAuth(self.login())
             self.session.auth = self.once.auth = self._auth
@@ -930,7 +1137,7 @@ class CodeArtsClient:
         creds = self._credentials
         iam = (creds.get("iam_endpoint") or "").rstrip("/")
         if not iam:
-            iam = f"https://iam.{self.region}.myhuaweicloud.com" if self.region else "https://iam.myhuaweicloud.com"
+            iam = iam_endpoint_for_region(self.region, self.endpoint)
         scope: Dict[str, Any] = (
             {"project": {"name": self.region}} if self.region else {"domain": {"name": creds["domain"]}}
         )
@@ -961,12 +1168,42 @@ class CodeArtsClient:
         mask(token)
         return token
 
-    def _call(self, method: str, path: str, *, once: bool = False, **kwargs: Any) -> Any:
-        self._authenticate()
+    def _call(
+        self, method: str, path: str, *, once: bool = False, content_type: str = "application/json", **kwargs: Any
+    ) -> Any:
+        """One API request; with an IAM password login, a token that has worked and is refused is renewed.
+
+        The SDK sends Content-Type on every operation, GET included (each `*_http_info` sets it). A 401 is the
+        gateway refusing the request before anything happened, so resending it (even a run start) is safe:
+        the token is renewed and the request sent again as often as tokens expire. A token refused on its
+        first use is a credentials problem: no loop.
+        """
         messages = dict(_MESSAGES_401)
         messages.update(kwargs.pop("messages", {}))
         session = self.once if once else self.session
-        return api_request(session, method, f"{self.endpoint}{path}", messages=messages, **kwargs)
+        url = f"{self.endpoint}{path}"
+        while True:
+            self._authenticate()
+            try:
+                answer = api_request(
+                    session, method, url, messages=messages, headers={"Content-Type": content_type}, **kwargs
+                )
+            except CirelayError as exc:
+                if exc.status != 401 or self._credentials["kind"] != "password":
+                    self._token_worked = self._token_worked or exc.status is not None
+                    raise
+                if not self._token_worked:
+                    raise CirelayError(
+                        f"{_REFUSED_AT_ONCE}: {exc.api_message or 'refused'} (401, {method} {url})",
+                        status=401,
+                        url=url,
+                    )
+                log("the IAM token is no longer accepted (HTTP 401): signing in again")
+                self._auth = None
+                self._token_worked = False
+                continue
+            self._token_worked = True
+            return answer
 
     def _v5(self, path: str) -> str:
         if not self.project_id:
@@ -978,7 +1215,9 @@ class CodeArtsClient:
         offset = 0
         while limit is None or len(items) < limit:
             size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(items))
-            page = self._call("POST", path, json={**body, "offset": offset, "limit": size}) or {}
+            page = (
+                self._call("POST", path, json={**body, "offset": offset, "limit": size}, content_type=JSON_UTF8) or {}
+            )
             batch = page.get(key) or []
             items.extend(batch)
             offset += len(batch)
@@ -1015,11 +1254,21 @@ class CodeArtsClient:
         branch: Optional[str] = None,
         tag: Optional[str] = None,
         description: Optional[str] = None,
+        *,
+        jobs: Tuple[str, ...] = (),
+        stages: Tuple[str, ...] = (),
     ) -> Dict[str, Any]:
-        """Start a run (sent once, never retried); answers {pipeline_run_id}."""
+        """Start a run (sent once, never retried); answers {pipeline_run_id}.
+
+        The body is RunPipelineDTO: variables, description, sources, choose_jobs, choose_stages.
+        """
         body: Dict[str, Any] = {"variables": [{"name": k, "value": v} for k, v in variables]}
         if description:
             body["description"] = description
+        if jobs:
+            body["choose_jobs"] = list(jobs)
+        if stages:
+            body["choose_stages"] = list(stages)
         if branch or tag:
             body["sources"] = self._sources_for(pipeline_id, branch, tag)
         answer = self._call(
@@ -1027,6 +1276,7 @@ class CodeArtsClient:
             self._v5(f"/pipelines/{pipeline_id}/run"),
             once=True,
             json=body,
+            content_type=JSON_UTF8,
             messages={404: f"pipeline {pipeline_id} not found"},
         )
         if not isinstance(answer, dict) or not answer.get("pipeline_run_id"):
@@ -1045,7 +1295,10 @@ class CodeArtsClient:
         build["event_type"] = "Manual"
         result = []
         for source in sources:
-            params = {k: v for k, v in (source.get("params") or {}).items() if k != "build_params"}
+            # RunPipelineDTOParams has these fields; the SDK leaves out the ones that are None.
+            params = {
+                k: v for k, v in (source.get("params") or {}).items() if k in _RUN_SOURCE_PARAMS and v is not None
+            }
             params["build_params"] = dict(build)
             result.append({"type": "code", "params": params})
         return result
@@ -1067,14 +1320,18 @@ class CodeArtsClient:
         until: Optional[int] = None,
         limit: Optional[int] = None,
     ) -> List[Dict[str, Any]]:
-        """A pipeline's runs, newest first."""
-        body: Dict[str, Any] = {"sort_key": "start_time", "sort_dir": "DESC"}
+        """A pipeline's runs, newest first.
+
+        ListPipelineRunsQuery: sort_dir is asc/desc (lower case); start_time/end_time are strings (epoch
+        milliseconds or yyyy-MM-dd HH:mm:ss).
+        """
+        body: Dict[str, Any] = {"sort_key": "start_time", "sort_dir": "desc"}
         if statuses:
             body["status"] = statuses
         if since is not None:
-            body["start_time"] = since
+            body["start_time"] = str(since)
         if until is not None:
-            body["end_time"] = until
+            body["end_time"] = str(until)
         return self._pages(self._v5(f"/pipelines/{pipeline_id}/pipeline-runs/list"), body, "pipeline_runs", limit)
 
     def stop_run(self, pipeline_id: str, run_id: str) -> Dict[str, Any]:
@@ -1089,24 +1346,110 @@ class CodeArtsClient:
         return answer if isinstance(answer, dict) else {"success": True}
 
     def step_log(self, pipeline_id: str, run_id: str, job_run_id: str, step_run_id: str) -> str:
-        """A step's whole log, paging by end_offset while the API says has_more."""
+        """A step's whole log, every line once, in order.
+
+        As Huawei's API page documents ShowPipelineLog: the first request asks from the start
+        (start_offset 0, end_offset 0); each answer's start_offset and end_offset go back into the next
+        request's start_offset and end_offset, while has_more. An answer whose end_offset does not move
+        ends the paging rather than loop.
+        """
         path = self._v5(f"/pipelines/{pipeline_id}/pipeline-runs/{run_id}/jobs/{job_run_id}/steps/{step_run_id}/logs")
         chunks: List[str] = []
-        start: Any = 0
+        start, end = 0, 0
         while True:
             page = self._call(
                 "POST",
                 path,
-                json={"start_offset": start, "end_offset": 0, "limit": LOG_PAGE_LINES, "sort": "asc"},
+                json={"start_offset": start, "end_offset": end, "limit": LOG_PAGE_LINES, "sort": "asc"},
+                content_type=JSON_UTF8,
                 messages={404: f"no log for step {step_run_id} of job {job_run_id} in run {run_id}"},
             )
             page = page or {}
+            try:
+                next_start, next_end = int(page.get("start_offset") or 0), int(page.get("end_offset") or 0)
+            except (TypeError, ValueError):
+                chunks.append(str(page.get("log") or ""))
+                break  # offsets we cannot send back: what we have is all we can read
+            if end and (next_start, next_end) == (start, end):
+                break  # the window we already have, handed back: nothing new, and never a line twice
             chunks.append(str(page.get("log") or ""))
-            end = page.get("end_offset")
-            if not page.get("has_more") or end is None or str(end) == str(start):
+            if not page.get("has_more") or next_end <= end:
                 break  # done, or the API made no progress: stop rather than loop forever
-            start = end
+            start, end = next_start, next_end
         return "".join(chunks)
+
+    def retry_run(self, pipeline_id: str, run_id: str) -> Dict[str, Any]:
+        """Retry a run that failed (PUT …/retry, SDK retry_pipeline_run); the same run goes on. Sent once."""
+        answer = self._call(
+            "PUT",
+            self._v5(f"/pipelines/{pipeline_id}/pipeline-runs/{run_id}/retry"),
+            once=True,
+            content_type=JSON_UTF8,
+            messages={404: f"run {run_id} of pipeline {pipeline_id} not found"},
+        )
+        if isinstance(answer, dict) and answer.get("success") is False:
+            raise CirelayError(f"CodeArts did not retry run {run_id} of pipeline {pipeline_id}", result=answer)
+        return answer if isinstance(answer, dict) else {"success": True}
+
+    def review(
+        self,
+        pipeline_id: str,
+        run_id: str,
+        job_run_id: str,
+        step_run_id: str,
+        *,
+        accept: bool,
+        description: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Pass or refuse a manual review (SDK accept_manual_review / reject_manual_review). Sent once."""
+        action = "pass" if accept else "refuse"
+        answer = self._call(
+            "POST",
+            self._v5(f"/pipelines/{pipeline_id}/pipeline-runs/{run_id}/jobs/{job_run_id}/steps/{step_run_id}/{action}"),
+            once=True,
+            params={"approval_description": description} if description else None,
+            messages={404: f"step {step_run_id} of job {job_run_id} in run {run_id} not found"},
+        )
+        if isinstance(answer, dict) and answer.get("success") is False:
+            raise CirelayError(f"CodeArts did not {action} the review of run {run_id}", result=answer)
+        return answer if isinstance(answer, dict) else {"success": True}
+
+    def artifacts(self, pipeline_id: str, run_id: str) -> List[Dict[str, Any]]:
+        """The run's build artifacts (SDK show_pipeline_artifacts: {artifacts: [Artifact]})."""
+        answer = self._call(
+            "GET",
+            self._v5(f"/pipelines/{pipeline_id}/pipeline-runs/{run_id}/artifacts"),
+            messages={404: f"run {run_id} of pipeline {pipeline_id} not found"},
+        )
+        return list((answer or {}).get("artifacts") or [])
+
+    def step_outputs(self, pipeline_id: str, run_id: str, step_run_ids: List[str]) -> List[Dict[str, Any]]:
+        """What the steps output (SDK show_step_outputs; step_run_ids comma-separated)."""
+        answer = self._call(
+            "GET",
+            self._v5(f"/pipelines/{pipeline_id}/pipeline-runs/{run_id}/steps/outputs"),
+            params={"step_run_ids": ",".join(step_run_ids)},
+            messages={404: f"run {run_id} of pipeline {pipeline_id} not found"},
+        )
+        return list((answer or {}).get("step_outputs") or [])
+
+    def latest_status(self, pipeline_ids: List[str]) -> List[Dict[str, Any]]:
+        """Each pipeline's latest run (SDK batch_show_pipelines_latest_status: a list of IDs in, a list out)."""
+        path = self._v5("/pipelines/status")
+        answer = self._call("POST", path, json=list(pipeline_ids), content_type=JSON_UTF8)
+        return list(answer or [])
+
+    def pipeline_named(self, name: str) -> Dict[str, Any]:
+        """The one pipeline whose name is exactly this; exit 2 when none or several are."""
+        found = [p for p in self.list_pipelines(name) if p.get("name") == name]
+        if not found:
+            raise CirelayError(f"no pipeline is named {name!r} in project {self.project_id}", exit_code=EXIT_USAGE)
+        if len(found) > 1:
+            ids = ", ".join(str(p.get("pipeline_id")) for p in found)
+            raise CirelayError(
+                f"{len(found)} pipelines are named {name!r} ({ids}): pass --pipeline-id", exit_code=EXIT_USAGE
+            )
+        return found[0]
 
     # -- templates -----------------------------------------------------------------------------
     def create_from_template(self, body: Dict[str, Any]) -> Dict[str, Any]:
@@ -1132,10 +1475,10 @@ class CodeArtsClient:
 
 
 def _region_of(endpoint: str) -> str:
-    """cn-north-4 from https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com, else ''."""
+    """cn-north-4 from https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com (or .eu), else ''."""
     host = urlsplit(endpoint).hostname or ""
     parts = host.split(".")
-    if len(parts) >= 4 and parts[-2:] == ["myhuaweicloud", "com"]:
+    if len(parts) >= 4 and ".".join(parts[-2:]) in HUAWEI_DOMAINS:
         return parts[-3]
     return ""
 
@@ -1292,6 +1635,36 @@ def _run_summary(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
     return {"run": run_id, "status": run.get("status"), "url": url}
 
 
+def _stage_table(run: Dict[str, Any]) -> Optional[str]:
+    """Stages -> jobs with their status and duration (plain text at the end in CircleCI; Markdown returned)."""
+    rows = []
+    for stage in _ordered(run.get("stages")):
+        jobs = _ordered(stage.get("jobs")) or [{}]
+        for job in jobs:
+            rows.append(
+                [
+                    stage.get("name") or stage.get("identifier") or "?",
+                    job.get("name") or "",
+                    job.get("status") or stage.get("status") or "",
+                    duration(job.get("start_time"), job.get("end_time")),
+                ]
+            )
+    return show_stages(["stage", "job", "status", "duration"], rows)
+
+
+def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
+    """The run as JSON, its outputs, and a summary with a link and its stage table."""
+    name = run.get("pipeline_name") or run.get("name") or "pipeline"
+    emit(
+        run,
+        outputs=_run_outputs(run, run_id, url),
+        summary=_run_summary(run, run_id, url),
+        title=f"CodeArts {name}: run {run.get('run_number') or run_id}",
+        link=("open the run in CodeArts", url),
+        details=_stage_table(run),
+    )
+
+
 def _wait_run(
     client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
 ) -> None:
@@ -1312,8 +1685,7 @@ def _wait_run(
     def show_last() -> None:
         last = seen.get("run")
         if isinstance(last, dict):
-            url = client.run_url(pipeline_id, run_id, last)
-            emit(last, outputs=_run_outputs(last, run_id, url), summary=_run_summary(last, run_id, url))
+            _emit_run(last, run_id, client.run_url(pipeline_id, run_id, last))
 
     try:
         run = wait_for(
@@ -1336,10 +1708,7 @@ def _wait_run(
             exc.result = None  # printed already
             exc.message = f"{exc.message} ({client.run_url(pipeline_id, run_id, seen.get('run'))})"
         raise
-    url = client.run_url(pipeline_id, run_id, run)
-    if run.get("status") == RUN_IGNORED:
-        log(f"warning: pipeline run {run_id} was IGNORED (not executed, e.g. superseded by another run): {url}")
-    emit(run, outputs=_run_outputs(run, run_id, url), summary=_run_summary(run, run_id, url))
+    _emit_run(run, run_id, client.run_url(pipeline_id, run_id, run))
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
@@ -1369,9 +1738,29 @@ def pipeline_list(make_client: Callable[..., CodeArtsClient], *, name: Optional[
     emit(pipelines, outputs={"count": str(len(pipelines))}, summary={"pipelines": len(pipelines)})
 
 
+@pipeline.command("status")
+@connection_options
+@click.argument("pipeline_ids", metavar="PIPELINE_ID...", nargs=-1, required=True)
+def pipeline_status(make_client: Callable[..., CodeArtsClient], *, pipeline_ids: Tuple[str, ...]) -> None:
+    """Show the latest run of each pipeline (one request for all of them).
+
+    A pipeline that never ran, or that does not exist, has no entry; each is named on stderr.
+    """
+    for pipeline_id in pipeline_ids:
+        if not pipeline_id.strip():
+            raise click.BadParameter("an empty pipeline ID (an unset variable?)", param_hint="PIPELINE_ID")
+    latest = make_client().latest_status(list(dict.fromkeys(pipeline_ids)))
+    answered = {str(run.get("pipeline_id")) for run in latest}
+    for pipeline_id in pipeline_ids:
+        if pipeline_id not in answered:
+            log(f"pipeline {pipeline_id}: no run (it never ran, or there is no such pipeline)")
+    statuses = {str(run.get("pipeline_id")): run.get("status") for run in latest}
+    emit(latest, outputs={"count": str(len(latest)), "statuses": statuses}, summary=statuses)
+
+
 @cli.group()
 def run() -> None:
-    """Pipeline runs: start, inspect, stop, wait, read logs."""
+    """Pipeline runs: start, inspect, stop, retry, review, wait, read logs, artifacts and outputs."""
 
 
 _pipeline_option = click.option(
@@ -1384,20 +1773,34 @@ _run_option = click.option(
 
 @run.command("start")
 @connection_options
-@_pipeline_option
+@click.option("--pipeline-id", envvar="CODEARTS_PIPELINE_ID", show_envvar=True, help="Pipeline ID (32 characters).")
+@click.option(
+    "--pipeline",
+    "pipeline_name",
+    envvar="CODEARTS_PIPELINE",
+    show_envvar=True,
+    help="Pipeline name, exactly (instead of --pipeline-id; looked up with pipeline list).",
+)
 @click.option("--var", "variables", type=KeyValue(), multiple=True, help="Custom parameter NAME=VALUE (repeatable).")
 @click.option("--branch", help="Build this branch of the pipeline's code source(s).")
 @click.option("--tag", help="Build this tag of the pipeline's code source(s).")
 @click.option("--description", help="Run description.")
+@click.option("--job", "jobs", multiple=True, help="Run only this job (its ID; repeatable): choose_jobs.")
+@click.option(
+    "--stage", "stages", multiple=True, help="Run only this stage (its ID; repeatable): choose_stages, before --job."
+)
 @wait_options(wait_flag=True)
 def run_start(
     make_client: Callable[..., CodeArtsClient],
     *,
-    pipeline_id: str,
+    pipeline_id: Optional[str],
+    pipeline_name: Optional[str],
     variables: Tuple[Tuple[str, str], ...],
     branch: Optional[str],
     tag: Optional[str],
     description: Optional[str],
+    jobs: Tuple[str, ...],
+    stages: Tuple[str, ...],
     wait: bool,
     timeout: float,
     poll_max: float,
@@ -1406,8 +1809,17 @@ def run_start(
     """Start a run; with --wait, exit with its outcome."""
     if branch and tag:
         raise click.UsageError("--branch and --tag exclude each other")
+    if bool(pipeline_id) == bool(pipeline_name):
+        raise click.UsageError("pass one of --pipeline-id and --pipeline (or set CODEARTS_PIPELINE_ID)")
+    for option, values in (("--job", jobs), ("--stage", stages)):
+        if any(not v.strip() for v in values):
+            raise click.BadParameter("an empty ID (an unset variable?)", param_hint=option)
     client = make_client()
-    started = client.start_run(pipeline_id, list(variables), branch, tag, description)
+    if pipeline_name:
+        pipeline_id = str(client.pipeline_named(pipeline_name)["pipeline_id"])
+        log(f"pipeline {pipeline_name!r} is {pipeline_id}")
+    assert pipeline_id
+    started = client.start_run(pipeline_id, list(variables), branch, tag, description, jobs=jobs, stages=stages)
     run_id = str(started["pipeline_run_id"])
     log(f"started pipeline run {run_id}")
     if wait:
@@ -1476,21 +1888,138 @@ def run_logs(
         click.echo(client.step_log(pipeline_id, run_id, job_run_id, step_run_id), nl=False)
         return
     detail = client.get_run(pipeline_id, run_id)
-
-    def ordered(items: Any) -> List[Dict[str, Any]]:
-        return sorted(items or [], key=lambda i: (i.get("sequence") is None, i.get("sequence") or 0))
-
-    for stage in ordered(detail.get("stages")):
-        for job in ordered(stage.get("jobs")):
-            for step in ordered(job.get("steps")):
-                header = f"===== job: {job.get('name')} / step: {step.get('name')} ====="
-                status = step.get("status") or job.get("status")
-                if status in (None, "", "INIT", "QUEUED") or job.get("is_select") is False:
-                    log(f"{header} not run, no log")
+    failed: List[str] = []
+    for stage in _ordered(detail.get("stages")):
+        for job in _ordered(stage.get("jobs")):
+            for step in _ordered(job.get("steps")):
+                name = f"job: {job.get('name')} / step: {step.get('name')}"
+                header = f"===== {name} ====="
+                if (
+                    job.get("status") in JOB_NOT_RUN
+                    or step.get("status") in (None, "", "INIT", "QUEUED")
+                    or job.get("is_select") is False
+                ):
+                    log(f"{header} not run ({job.get('status') or step.get('status') or 'no status'}), no log")
                     continue
-                click.echo(header)
-                text = client.step_log(pipeline_id, run_id, str(job.get("id")), str(step.get("id")))
-                click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
+                try:
+                    text = client.step_log(pipeline_id, run_id, str(job.get("id")), str(step.get("id")))
+                except CirelayError as exc:  # one unreadable log does not hide the others
+                    log(f"{header} could not be read: {exc.message}")
+                    failed.append(name)
+                    continue
+                with log_group(name, sys.stdout):  # one fold per step in GitHub Actions
+                    click.echo(header)
+                    click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
+    if failed:
+        raise CirelayError(f"{len(failed)} step log(s) could not be read: {'; '.join(failed)}")
+
+
+@run.command("retry")
+@connection_options
+@_pipeline_option
+@_run_option
+@wait_options(wait_flag=True)
+def run_retry(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    wait: bool,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
+) -> None:
+    """Retry a run that failed (the same run goes on); with --wait, exit with its outcome."""
+    client = make_client()
+    answer = client.retry_run(pipeline_id, run_id)
+    log(f"retrying pipeline run {run_id}")
+    if wait:
+        _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+        return
+    url = client.run_url(pipeline_id, run_id)
+    emit({"pipeline_id": pipeline_id, "pipeline_run_id": run_id, **answer}, outputs={"run-id": run_id, "url": url})
+
+
+@run.command("review")
+@connection_options
+@_pipeline_option
+@_run_option
+@click.option("--reject", is_flag=True, help="Refuse the review (default: pass it).")
+@click.option("--job-run-id", help="The review's job (with --step-run-id); default: the one waiting.")
+@click.option("--step-run-id", help="The review's step (with --job-run-id).")
+@click.option("--description", help="A note with the decision (approval_description).")
+def run_review(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    reject: bool,
+    job_run_id: Optional[str],
+    step_run_id: Optional[str],
+    description: Optional[str],
+) -> None:
+    """Pass (or, with --reject, refuse) a manual review of a run."""
+    if bool(job_run_id) != bool(step_run_id):
+        raise click.UsageError("--job-run-id and --step-run-id go together")
+    client = make_client()
+    if not (job_run_id and step_run_id):
+        detail = client.get_run(pipeline_id, run_id)
+        waiting = review_steps(detail)
+        if not waiting:
+            raise CirelayError(
+                f"run {run_id} of pipeline {pipeline_id} has no manual review waiting for a decision"
+                f" (run status {detail.get('status') or 'unknown'})"
+            )
+        if len(waiting) > 1:
+            listed = "; ".join(
+                f"{j.get('name')}: --job-run-id {j.get('id')} --step-run-id {s.get('id')}" for j, s in waiting
+            )
+            raise click.UsageError(f"{len(waiting)} manual reviews are waiting in run {run_id}, pick one: {listed}")
+        job_run_id, step_run_id = str(waiting[0][0].get("id")), str(waiting[0][1].get("id"))
+    answer = client.review(pipeline_id, run_id, job_run_id, step_run_id, accept=not reject, description=description)
+    decision = "refused" if reject else "passed"
+    log(f"{decision} the manual review of pipeline run {run_id}")
+    result = {"pipeline_run_id": run_id, "job_run_id": job_run_id, "step_run_id": step_run_id, "decision": decision}
+    emit({**result, **answer}, outputs={"run-id": run_id, "decision": decision}, summary=result)
+
+
+@run.command("artifacts")
+@connection_options
+@_pipeline_option
+@_run_option
+def run_artifacts(make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str) -> None:
+    """List the run's build artifacts (name, version, download URL, hashes…) as JSON."""
+    artifacts = make_client().artifacts(pipeline_id, run_id)
+    emit(artifacts, outputs={"count": str(len(artifacts))}, summary={"run": run_id, "artifacts": len(artifacts)})
+
+
+@run.command("outputs")
+@connection_options
+@_pipeline_option
+@_run_option
+@click.option("--step-run-id", "step_run_ids", multiple=True, help="Only this step (repeatable); default: every step.")
+def run_outputs(
+    make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str, step_run_ids: Tuple[str, ...]
+) -> None:
+    """Show what the run's steps output, as JSON: [{step_run_id, output_result: [{key, value}]}]."""
+    client = make_client()
+    ids = [i for i in step_run_ids if i.strip()]
+    if step_run_ids and not ids:
+        raise click.BadParameter("an empty step ID (an unset variable?)", param_hint="--step-run-id")
+    if not ids:
+        detail = client.get_run(pipeline_id, run_id)
+        ids = [
+            str(step.get("id"))
+            for stage in _ordered(detail.get("stages"))
+            for job in _ordered(stage.get("jobs"))
+            for step in _ordered(job.get("steps"))
+            if job.get("status") not in JOB_NOT_RUN and step.get("id")
+        ]
+    outputs = client.step_outputs(pipeline_id, run_id, ids) if ids else []
+    values = {str(o.get("key")): o.get("value") for step in outputs for o in step.get("output_result") or []}
+    emit(
+        outputs, outputs={"count": str(len(outputs)), "values": values}, summary={"run": run_id, "outputs": len(values)}
+    )
 
 
 @run.command("stop")
@@ -1518,7 +2047,7 @@ def run_wait(
     poll_max: float,
     cancel_on_timeout: bool,
 ) -> None:
-    """Wait for a run to end; exit 0 only when it COMPLETED (or was IGNORED)."""
+    """Wait for a run to end; exit 0 only when it COMPLETED (IGNORED, FAILED, CANCELED: exit 1)."""
     _wait_run(make_client(), pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
 
 

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import sys
 import tempfile
@@ -259,6 +260,43 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with aligned columns, for logs that show no Markdown (CircleCI)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+def duration(start: Any, end: Any) -> str:
+    """'1m 05s' between two epoch-millisecond times; '' when either is missing."""
+    if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or not start or not end or end < start:
+        return ""
+    seconds = int((end - start) / 1000)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+def show_stages(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Optional[str]:
+    """A wait's stage table: printed once more as plain text at the end in CircleCI; the Markdown for the summary.
+
+    rows carry the status word in the column headed 'status'; the summary shows its icon beside it.
+    """
+    if not rows:
+        return None
+    if os.environ.get("CIRCLECI") == "true":
+        log(text_table(headers, rows).rstrip("\n"))
+    column = list(headers).index("status") if "status" in headers else -1
+    marked = [[f"{status_icon(c)} {c}".strip() if i == column and c else c for i, c in enumerate(row)] for row in rows]
+    return md_table(headers, marked)
+
+
 def render_summary(
     summary: Dict[str, Any],
     *,
@@ -274,7 +312,8 @@ def render_summary(
     if link is not None:
         text, url = link
         parts.append(f"[{md_cell(text)}]({url.replace(')', '%29').replace(' ', '%20')})\n")
-    facts = [(k, v) for k, v in summary.items() if v is not None and v != ""]
+    linked = link[1] if link is not None else None
+    facts = [(k, v) for k, v in summary.items() if v is not None and v not in ("", linked)]
     if facts:
         lines = []
         for key, value in facts:
@@ -289,10 +328,45 @@ def render_summary(
 
 
 def write_summary(text: str) -> None:
-    """Append Markdown to the job summary, in GitHub Actions only."""
+    """Append Markdown to the job summary (GitHub Actions) and to the artifacts' summary.md."""
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         _append(summary_file, text)
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        _append(os.path.join(folder, "summary.md"), text)
+
+
+def store_result(text: str) -> Optional[str]:
+    """Keep the result JSON as an artifact when CIRELAY_ARTIFACTS_DIR is set; the file's path, else None.
+
+    Named after the command (port-entity-upsert.json); a second result of the same command in one
+    job gets -2, -3, … rather than replacing the first.
+    """
+    folder = os.environ.get("CIRELAY_ARTIFACTS_DIR")
+    if not folder:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    stem = "-".join(current_title().split()[1:]) or "cirelay"
+    number = 1
+    while True:
+        path = os.path.join(folder, f"{stem}.json" if number == 1 else f"{stem}-{number}.json")
+        try:
+            with open(path, "x", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+            return path
+        except FileExistsError:
+            number += 1
+
+
+def show_result(result: Any) -> str:
+    """Print the result JSON on stdout (and keep it as an artifact); the text printed."""
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+    store_result(text)
+    return text
 
 
 def emit(
@@ -309,9 +383,7 @@ def emit(
     summary holds the facts to show (name -> value); title, link (text, URL) and details (more
     Markdown: a table of stages, the first failures) make it a page worth reading.
     """
-    text = json.dumps(result, indent=2, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    text = show_result(result)
     values = {"result": text}
     for key, value in (outputs or {}).items():
         if value is not None:
@@ -441,6 +513,32 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
     return value
 
 
+_SECRET_OPTION = re.compile(r"secret|password|token", re.IGNORECASE)
+
+
+def rerun_hint(exit_code: int) -> None:
+    """In CircleCI, end a failed step saying what failed and how to run it again by hand.
+
+    CircleCI shows a step's last lines first; the command is quoted as it ran, with the value of
+    any option whose name says secret, password or token replaced by ***.
+    """
+    if os.environ.get("CIRCLECI") != "true":
+        return
+    args, hide = [], False
+    for arg in sys.argv[1:]:
+        name = arg.split("=", 1)[0]
+        if hide:
+            args.append("***")
+        elif arg.startswith("--") and "=" in arg and _SECRET_OPTION.search(name):
+            args.append(f"{name}=***")
+        else:
+            args.append(arg)
+        hide = arg.startswith("-") and "=" not in arg and bool(_SECRET_OPTION.search(arg))
+    script = os.path.basename(sys.argv[0]) or "cirelay"
+    log(f"{current_title()} failed (exit {exit_code}). To run it again with the same inputs:")
+    log(f"  {shlex.join(['python', script, *args]) if script.endswith('.py') else shlex.join([script, *args])}")
+
+
 def platform_of(ctx: click.Context) -> str:
     """'port' whether the script runs as port.py, as cirelay-port or under another name ending so."""
     name = ctx.find_root().info_name or ""
@@ -505,9 +603,10 @@ class CirelayGroup(click.Group):
             return super().invoke(ctx)
         except CirelayError as exc:
             if exc.result is not None:
-                click.echo(json.dumps(exc.result, indent=2, ensure_ascii=False))
+                show_result(exc.result)
             log(f"Error: {exc.message}")
             annotation("error", exc.message)
+            rerun_hint(exc.exit_code)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             if isinstance(exc, WaitInterrupted) and exc.result is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -13,7 +14,6 @@ import responses
 from click.testing import Result
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
-from huaweicloudsdkcore.signer.signer import Signer
 from responses import matchers, registries
 
 from tests.conftest import cli_runner, github_outputs, load_script
@@ -80,20 +80,39 @@ def run_detail(status: str, stages: Optional[List[tuple]] = None, **extra: Any) 
 # -- endpoint, credentials ----------------------------------------------------------------------
 
 
+def test_endpoint_for_every_region_of_the_sdk_and_the_eu_site() -> None:
+    from huaweicloudsdkcodeartspipeline.v2.region.codeartspipeline_region import CodeArtsPipelineRegion
+
+    sdk_regions = CodeArtsPipelineRegion.static_fields
+    assert len(sdk_regions) == 15
+    for region, official in sdk_regions.items():
+        assert codearts.endpoint_for_region(region) == official.endpoints[0], region
+    # Huawei's EU endpoint page (issue 11); not in the SDK's table
+    assert codearts.endpoint_for_region("eu-west-101") == "https://pipeline-external.eu-west-101.myhuaweicloud.eu"
+    assert sorted(codearts.REGION_ENDPOINTS) == sorted([*sdk_regions, "eu-west-101"])
+
+
+def test_an_unknown_region_is_exit_2_listing_the_known_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARTS_ENDPOINT")
+    result = invoke("pipeline", "list", "--region", "eu-west-0")
+    assert result.exit_code == 2
+    assert "unknown CodeArts region 'eu-west-0': known regions are af-north-1, af-south-1, ap-southeast-3" in " ".join(
+        result.stderr.split()
+    )
+    assert "for another, set CODEARTS_ENDPOINT (or --endpoint)" in " ".join(result.stderr.split())
+
+
 @pytest.mark.parametrize(
-    ("region", "endpoint"),
+    ("region", "endpoint", "iam"),
     [
-        ("cn-north-4", "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"),
-        ("ap-southeast-3", "https://cloudpipeline-ext.ap-southeast-3.myhuaweicloud.com"),
-        ("tr-west-1", "https://pipeline-external.tr-west-1.myhuaweicloud.com"),
-        ("la-south-2", "https://pipeline-external.la-south-2.myhuaweicloud.com"),
-        ("af-north-1", "https://pipeline.af-north-1.myhuaweicloud.com"),
-        ("me-east-1", "https://pipeline.me-east-1.myhuaweicloud.com"),
-        ("af-south-1", "https://pipeline.af-south-1.myhuaweicloud.com"),
+        ("cn-north-4", "", "https://iam.cn-north-4.myhuaweicloud.com"),
+        ("eu-west-101", "", "https://iam.eu-west-101.myhuaweicloud.eu"),
+        ("", "", "https://iam.myhuaweicloud.com"),
+        ("xx-new-1", "https://pipeline.xx-new-1.myhuaweicloud.eu", "https://iam.xx-new-1.myhuaweicloud.eu"),
     ],
 )
-def test_endpoint_for_region(region: str, endpoint: str) -> None:
-    assert codearts.endpoint_for_region(region) == endpoint
+def test_iam_endpoint_is_on_the_regions_domain(region: str, endpoint: str, iam: str) -> None:
+    assert codearts.iam_endpoint_for_region(region, endpoint) == iam
 
 
 @responses.activate
@@ -181,7 +200,21 @@ def _commands(group: Any, path: str = "") -> Any:
 
 def test_every_command_takes_the_connection_options_after_it() -> None:
     commands = dict(_commands(codearts.cli))
-    assert len(commands) == 8
+    assert sorted(commands) == [
+        "pipeline list",
+        "pipeline status",
+        "run artifacts",
+        "run get",
+        "run list",
+        "run logs",
+        "run outputs",
+        "run retry",
+        "run review",
+        "run start",
+        "run stop",
+        "run wait",
+        "template create",
+    ]
     wanted = {
         "endpoint": (["--endpoint"], "CODEARTS_ENDPOINT"),
         "region": (["--region"], "CODEARTS_REGION"),
@@ -254,16 +287,27 @@ SIGNING_CASES = [
 
 @pytest.mark.parametrize(("method", "url", "body"), SIGNING_CASES)
 @pytest.mark.parametrize("project_id", [None, "regionproject01"])
-def test_signature_matches_huaweicloudsdkcore(method: str, url: str, body: Any, project_id: Optional[str]) -> None:
-    auth = codearts.SdkHmacAuth("HPUAEXAMPLEAK", "sk/with+odd=chars", project_id, clock=lambda: 1_700_000_000)
-    prepared = requests.Request(method, url, json=body).prepare()
+@pytest.mark.parametrize("security_token", [None, "temporary-SECURITY-token"])
+def test_signature_matches_huaweicloudsdkcore(
+    method: str, url: str, body: Any, project_id: Optional[str], security_token: Optional[str]
+) -> None:
+    auth = codearts.SdkHmacAuth(
+        "HPUAEXAMPLEAK", "sk/with+odd=chars", project_id, clock=lambda: 1_700_000_000, security_token=security_token
+    )
+    # the headers the SDK sets on every request: Content-Type (each *_http_info), User-Agent (client.py)
+    prepared = requests.Request(
+        method, url, json=body, headers={"Content-Type": "application/json", "User-Agent": "cirelay/0.1.0"}
+    ).prepare()
     auth(prepared)
     assert prepared.headers["X-Sdk-Date"] == "20231114T221320Z"
+    assert prepared.headers.get("X-Security-Token") == security_token
 
     parts = urlsplit(prepared.url)
-    headers = {"X-Sdk-Date": prepared.headers["X-Sdk-Date"]}
-    if "Content-Type" in prepared.headers:
-        headers["Content-Type"] = prepared.headers["Content-Type"]
+    headers = {
+        "X-Sdk-Date": prepared.headers["X-Sdk-Date"],
+        "Content-Type": "application/json",
+        "User-Agent": "cirelay/0.1.0",
+    }
     if project_id:
         headers["X-Project-Id"] = project_id
     official = SdkRequest(
@@ -275,9 +319,16 @@ def test_signature_matches_huaweicloudsdkcore(method: str, url: str, body: Any, 
         header_params=headers,
         body=prepared.body or "",
     )
-    Signer(BasicCredentials("HPUAEXAMPLEAK", "sk/with+odd=chars")).sign(official)
+    credentials = BasicCredentials("HPUAEXAMPLEAK", "sk/with+odd=chars")
+    if security_token:
+        credentials.with_security_token(security_token)
+    credentials.sign_request(official)  # adds X-Security-Token, then signs every header (signer.py)
     assert prepared.headers["Authorization"] == official.header_params["Authorization"]
-    assert prepared.headers["Authorization"].startswith("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK, SignedHeaders=")
+    signed = "content-type;host;user-agent;" + ("x-project-id;" if project_id else "") + "x-sdk-date"
+    signed += ";x-security-token" if security_token else ""
+    assert prepared.headers["Authorization"].startswith(
+        f"SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK, SignedHeaders={signed}, Signature="
+    )
 
 
 def test_signer_never_shows_the_secret_key() -> None:
@@ -298,10 +349,39 @@ def test_requests_are_signed_with_the_key_pair(monkeypatch: pytest.MonkeyPatch) 
     sent = call.calls[0].request.headers
     assert sent["X-Project-Id"] == "iamproject"
     assert "X-Auth-Token" not in sent
+    # the headers the SDK signs (issue 11: content-type and user-agent too), see the SDK comparison above
     assert sent["Authorization"].startswith(
-        "SDK-HMAC-SHA256 Access=AKIDEXAMPLE, SignedHeaders=host;x-project-id;x-sdk-date, Signature="
+        "SDK-HMAC-SHA256 Access=AKIDEXAMPLE, SignedHeaders=content-type;host;user-agent;x-project-id;x-sdk-date,"
+        " Signature="
     )
+    assert "X-Security-Token" not in sent
     assert "SKEXAMPLE" not in result.output
+
+
+@responses.activate
+def test_temporary_credentials_send_and_sign_the_security_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARTS_TOKEN")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "AKTEMP")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SKTEMP-SECRET")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "STS-SECRET-token")
+    call = responses.get(DETAIL, json=run_detail("RUNNING"))
+    result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 0, result.output
+    sent = call.calls[0].request.headers
+    assert sent["X-Security-Token"] == "STS-SECRET-token"
+    assert "SignedHeaders=content-type;host;user-agent;x-sdk-date;x-security-token," in sent["Authorization"]
+    assert "SECRET" not in result.output
+
+
+def test_a_security_token_no_header_can_carry_is_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CODEARTS_TOKEN")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", "AK1")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SK", "SK1")
+    monkeypatch.setenv("HUAWEICLOUD_SDK_SECURITY_TOKEN", "sts-secret\nrest")
+    result = invoke("pipeline", "list")
+    assert result.exit_code == 2
+    assert "HUAWEICLOUD_SDK_SECURITY_TOKEN holds a line break" in result.stderr
+    assert "sts-secret" not in result.output
 
 
 # -- IAM login -----------------------------------------------------------------------------------
@@ -362,6 +442,19 @@ def test_password_login_with_explicit_iam_endpoint_and_no_region(monkeypatch: py
     )
     responses.post(f"https://codearts.internal.example/v5/{PROJECT}/api/pipelines/list", json={"pipelines": []})
     assert invoke("pipeline", "list").exit_code == 0
+
+
+@responses.activate
+@pytest.mark.parametrize("names", [("HUAWEICLOUD_SDK_IAM_ENDPOINT",), ("HUAWEICLOUD_SDK_IAM_ENDPOINT", "alias")])
+def test_the_sdks_iam_endpoint_variable_wins_over_the_alias(names: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_password(monkeypatch)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", "https://iam.sdk.example")
+    if "alias" in names:
+        monkeypatch.setenv("HUAWEICLOUD_IAM_ENDPOINT", "https://iam.alias.example")
+    login = responses.post("https://iam.sdk.example/v3/auth/tokens", status=201, headers={"X-Subject-Token": "T3"})
+    responses.post(f"{API}/list", json={"pipelines": []})
+    assert invoke("pipeline", "list").exit_code == 0
+    assert len(login.calls) == 1
 
 
 @responses.activate
@@ -603,12 +696,12 @@ def test_non_json_answer() -> None:
 def test_run_list_body_and_paging(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(codearts, "PAGE_SIZE", 2)
     url = f"{API}/{PIPE}/pipeline-runs/list"
-    base = {
+    base = {  # ListPipelineRunsQuery: sort_dir lower case, times as strings (issue 11)
         "sort_key": "start_time",
-        "sort_dir": "DESC",
+        "sort_dir": "desc",
         "status": ["FAILED", "CANCELED"],
-        "start_time": 1677628800000,
-        "end_time": 1678118399000,
+        "start_time": "1677628800000",
+        "end_time": "1678118399000",
     }
     responses.post(
         url,
@@ -669,22 +762,28 @@ def _log_url(job: str, step: str) -> str:
 
 
 @responses.activate(registry=registries.OrderedRegistry)
-def test_run_logs_one_step_pages_by_end_offset() -> None:
+def test_run_logs_one_step_pages_as_documented() -> None:
+    # ShowPipelineLog: the answer's start_offset and end_offset go into the next request's (issue 11)
     url = _log_url("J1", "S1")
-    page = {"limit": 500, "sort": "asc", "end_offset": 0}
+    page = {"limit": 500, "sort": "asc"}
     responses.post(
         url,
-        json={"has_more": True, "start_offset": "0", "end_offset": "6", "log": "line1\n"},
-        match=[matchers.json_params_matcher({**page, "start_offset": 0})],
+        json={"has_more": True, "start_offset": "6132", "end_offset": "6138", "log": "line1\n"},
+        match=[matchers.json_params_matcher({**page, "start_offset": 0, "end_offset": 0})],
     )
     responses.post(
         url,
-        json={"has_more": False, "start_offset": "6", "end_offset": "12", "log": "line2\n"},
-        match=[matchers.json_params_matcher({**page, "start_offset": "6"})],
+        json={"has_more": True, "start_offset": "6138", "end_offset": "6144", "log": "line2\n"},
+        match=[matchers.json_params_matcher({**page, "start_offset": 6132, "end_offset": 6138})],
+    )
+    responses.post(
+        url,
+        json={"has_more": False, "start_offset": "6144", "end_offset": "6150", "log": "line3\n"},
+        match=[matchers.json_params_matcher({**page, "start_offset": 6138, "end_offset": 6144})],
     )
     result = invoke("run", "logs", "--pipeline-id", PIPE, "--run-id", RUN, "--job-run-id", "J1", "--step-run-id", "S1")
     assert result.exit_code == 0, result.output
-    assert result.stdout == "line1\nline2\n"
+    assert result.stdout == "line1\nline2\nline3\n"
 
 
 @responses.activate
@@ -693,6 +792,18 @@ def test_run_logs_stops_when_the_offset_does_not_move() -> None:
     result = invoke("run", "logs", "--pipeline-id", PIPE, "--run-id", RUN, "--job-run-id", "J", "--step-run-id", "S")
     assert result.stdout == "x"
     assert len(call.calls) == 1
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_run_logs_never_prints_a_page_twice() -> None:
+    url = _log_url("J", "S")
+    first = {"has_more": True, "start_offset": "6132", "end_offset": "6138", "log": "line1\n"}
+    responses.post(url, json=first)
+    responses.post(url, json=first)  # the same window handed back
+    result = invoke("run", "logs", "--pipeline-id", PIPE, "--run-id", RUN, "--job-run-id", "J", "--step-run-id", "S")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "line1\n"
+    assert len(responses.calls) == 2
 
 
 @responses.activate
@@ -735,7 +846,7 @@ def test_run_logs_every_step_in_order() -> None:
         "===== job: Compile / step: Make =====\nlog of S2\n"
         "===== job: Test / step: Unit =====\nlog of S3\n"
     )
-    assert result.stderr == "===== job: Deploy / step: Helm ===== not run, no log\n"
+    assert result.stderr == "===== job: Deploy / step: Helm ===== not run (INIT), no log\n"
 
 
 def test_run_logs_job_and_step_go_together() -> None:
@@ -748,7 +859,8 @@ def test_run_logs_job_and_step_go_together() -> None:
 
 
 @responses.activate(registry=registries.OrderedRegistry)
-@pytest.mark.parametrize(("final", "code"), [("COMPLETED", 0), ("FAILED", 1), ("CANCELED", 1), ("IGNORED", 0)])
+# IGNORED is exit 1 since issue 11: the concurrency rule dropped the run, nothing ran (it was exit 0 + a warning)
+@pytest.mark.parametrize(("final", "code"), [("COMPLETED", 0), ("FAILED", 1), ("CANCELED", 1), ("IGNORED", 1)])
 def test_run_wait_exit_code_per_terminal_state(
     final: str, code: int, no_sleep: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -761,9 +873,10 @@ def test_run_wait_exit_code_per_terminal_state(
     assert result.exit_code == code, result.output
     assert json.loads(result.stdout)["status"] == final  # the final run, on failure too
     lines = result.stderr.splitlines()
+    shown = f"{final} (ignored by the pipeline's concurrency rule: nothing ran)" if final == "IGNORED" else final
     assert lines[:2] == [
         f"pipeline run {RUN}: RUNNING: Build RUNNING, Deploy INIT",
-        f"pipeline run {RUN}: {final}: Build COMPLETED, Deploy {final}",
+        f"pipeline run {RUN}: {shown}: Build COMPLETED, Deploy {final}",
     ]
     assert no_sleep == [2.0, 3.0]
     outputs = github_outputs(tmp_path / "out")
@@ -773,11 +886,7 @@ def test_run_wait_exit_code_per_terminal_state(
     icon = {"FAILED": "❌", "CANCELED": "❌", "COMPLETED": "✅", "IGNORED": "⏭"}[final]
     assert f"- **run**: {RUN}\n- **status**: {icon} {final}\n- **url**: <{RUN_URL}>\n" in summary
     if code == 1:
-        assert lines[2:] == [f"Error: pipeline run {RUN} ended {final}: Build COMPLETED, Deploy {final} ({RUN_URL})"]
-    elif final == "IGNORED":
-        assert lines[2:] == [
-            f"warning: pipeline run {RUN} was IGNORED (not executed, e.g. superseded by another run): {RUN_URL}"
-        ]
+        assert lines[2:] == [f"Error: pipeline run {RUN} ended {shown}: Build COMPLETED, Deploy {final} ({RUN_URL})"]
     else:
         assert lines[2:] == []
 
@@ -968,3 +1077,152 @@ def test_help_shows_env_vars_and_exit_codes() -> None:
     result = invoke("run", "wait", "--help")
     assert "CIRELAY_WAIT_TIMEOUT" in result.output
     assert "--cancel-on-timeout" in result.output
+
+
+# -- issue 11: review, start by name, tokens that expire -------------------------------------------
+
+
+def _review_detail(*jobs: tuple) -> Dict[str, Any]:
+    return {
+        **run_detail("PAUSED", []),
+        "stages": [
+            {
+                "name": "Approve",
+                "sequence": 0,
+                "status": "PAUSED",
+                "jobs": [
+                    {
+                        "id": j,
+                        "name": f"review {j}",
+                        "sequence": i,
+                        "status": "PAUSED",
+                        "steps": [{"id": s, "status": "RUNNING"}],
+                    }
+                    for i, (j, s) in enumerate(jobs)
+                ],
+            }
+        ],
+    }
+
+
+@responses.activate
+def test_review_passes_the_one_waiting() -> None:
+    responses.get(DETAIL, json=_review_detail(("J1", "S1")))
+    call = responses.post(
+        f"{API}/{PIPE}/pipeline-runs/{RUN}/jobs/J1/steps/S1/pass",
+        json={"success": True},
+        match=[matchers.query_param_matcher({})],
+    )
+    result = invoke("run", "review", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "pipeline_run_id": RUN,
+        "job_run_id": "J1",
+        "step_run_id": "S1",
+        "decision": "passed",
+        "success": True,
+    }
+    assert result.stderr == f"passed the manual review of pipeline run {RUN}\n"
+    assert len(call.calls) == 1
+
+
+@responses.activate
+def test_review_with_several_waiting_is_exit_2_listing_them() -> None:
+    responses.get(DETAIL, json=_review_detail(("J1", "S1"), ("J2", "S2")))
+    result = invoke("run", "review", "--pipeline-id", PIPE, "--run-id", RUN, "--reject")
+    assert result.exit_code == 2
+    text = " ".join(result.stderr.split())
+    assert f"2 manual reviews are waiting in run {RUN}, pick one:" in text
+    assert "review J1: --job-run-id J1 --step-run-id S1; review J2: --job-run-id J2 --step-run-id S2" in text
+
+
+@responses.activate
+def test_review_refused_by_the_api_is_sent_once(no_sleep: list) -> None:
+    url = f"{API}/{PIPE}/pipeline-runs/{RUN}/jobs/J/steps/S/refuse"
+    call = responses.post(url, status=503, json={"error_code": "X", "error_msg": "busy"})
+    args = ["--pipeline-id", PIPE, "--run-id", RUN, "--job-run-id", "J", "--step-run-id", "S", "--reject"]
+    result = invoke("run", "review", *args)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: busy (503, POST {url})\n"
+    assert len(call.calls) == 1
+
+
+def test_run_start_takes_one_of_id_and_name() -> None:
+    for args in ([], ["--pipeline-id", PIPE, "--pipeline", "web"]):
+        result = invoke("run", "start", *args)
+        assert result.exit_code == 2
+        assert "pass one of --pipeline-id and --pipeline" in result.stderr
+
+
+@responses.activate
+def test_run_start_by_name_picks_the_exact_match() -> None:
+    responses.post(
+        f"{API}/list",
+        json={
+            "total": 2,
+            "pipelines": [{"pipeline_id": "other", "name": "web-old"}, {"pipeline_id": PIPE, "name": "web"}],
+        },
+        match=[matchers.json_params_matcher({"name": "web"}, strict_match=False)],
+    )
+    start = responses.post(f"{API}/{PIPE}/run", json={"pipeline_run_id": RUN})
+    result = invoke("run", "start", "--pipeline", "web")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pipeline_id"] == PIPE
+    assert len(start.calls) == 1
+
+
+def _password_token(monkeypatch: pytest.MonkeyPatch, *tokens: str) -> str:
+    _use_password(monkeypatch)
+    login = "https://iam.cn-north-4.myhuaweicloud.com/v3/auth/tokens"
+    for token in tokens:
+        responses.post(login, status=201, headers={"X-Subject-Token": token})
+    return login
+
+
+EXPIRED = {"error_code": "APIGW.0307", "error_msg": "The token must be updated."}
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_an_expired_token_is_renewed_and_the_request_sent_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_password(monkeypatch)
+    login = "https://iam.cn-north-4.myhuaweicloud.com/v3/auth/tokens"
+
+    def with_token(token: str) -> Any:
+        return [matchers.header_matcher({"X-Auth-Token": token})]
+
+    stop = f"{API}/{PIPE}/pipeline-runs/{RUN}/stop"
+    responses.post(login, status=201, headers={"X-Subject-Token": "T1"})
+    responses.get(DETAIL, json=run_detail("RUNNING"), match=with_token("T1"))  # T1 works
+    responses.post(stop, status=401, json=EXPIRED, match=with_token("T1"))  # then expires
+    responses.post(login, status=201, headers={"X-Subject-Token": "T2"})
+    responses.post(stop, json={"success": True}, match=with_token("T2"))  # the same request again
+    responses.get(DETAIL, status=401, json=EXPIRED, match=with_token("T2"))  # and T2 expires too
+    responses.post(login, status=201, headers={"X-Subject-Token": "T3"})
+    responses.get(DETAIL, json=run_detail("CANCELED"), match=with_token("T3"))
+    client = codearts.CodeArtsClient(EP, PROJECT, codearts.credentials_from_env(dict(os.environ)))
+    assert client.get_run(PIPE, RUN)["status"] == "RUNNING"
+    assert client.stop_run(PIPE, RUN) == {"success": True}
+    assert client.get_run(PIPE, RUN)["status"] == "CANCELED"
+    assert len(responses.calls) == 8
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_a_token_refused_at_once_is_not_renewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    login = _password_token(monkeypatch, "T1")
+    responses.get(DETAIL, status=401, json=EXPIRED)
+    result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: CodeArts refused the token IAM had just issued (HTTP 401): check the user's permissions: "
+        f"The token must be updated. (401, GET {DETAIL})\n"
+    )
+    assert len([c for c in responses.calls if c.request.url == login]) == 1
+
+
+@responses.activate
+def test_a_static_token_refused_is_never_renewed() -> None:
+    responses.get(DETAIL, status=401, json=EXPIRED)
+    result = invoke("run", "get", "--pipeline-id", PIPE, "--run-id", RUN)
+    assert result.exit_code == 1
+    assert "check CODEARTS_TOKEN or the access key pair" in result.stderr
+    assert len(responses.calls) == 1

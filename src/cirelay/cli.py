@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 import signal
 import sys
 from typing import Any, Callable, List, Optional
@@ -10,7 +13,7 @@ from typing import Any, Callable, List, Optional
 import click
 
 from cirelay.errors import EXIT_INTERRUPTED, EXIT_USAGE, CirelayError, InputError, WaitInterrupted
-from cirelay.output import annotation, emit, log, set_context
+from cirelay.output import annotation, current_title, emit, log, set_context, show_result
 
 
 def parse_json_text(text: str, source: str) -> Any:
@@ -125,6 +128,32 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
     return value
 
 
+_SECRET_OPTION = re.compile(r"secret|password|token", re.IGNORECASE)
+
+
+def rerun_hint(exit_code: int) -> None:
+    """In CircleCI, end a failed step saying what failed and how to run it again by hand.
+
+    CircleCI shows a step's last lines first; the command is quoted as it ran, with the value of
+    any option whose name says secret, password or token replaced by ***.
+    """
+    if os.environ.get("CIRCLECI") != "true":
+        return
+    args, hide = [], False
+    for arg in sys.argv[1:]:
+        name = arg.split("=", 1)[0]
+        if hide:
+            args.append("***")
+        elif arg.startswith("--") and "=" in arg and _SECRET_OPTION.search(name):
+            args.append(f"{name}=***")
+        else:
+            args.append(arg)
+        hide = arg.startswith("-") and "=" not in arg and bool(_SECRET_OPTION.search(arg))
+    script = os.path.basename(sys.argv[0]) or "cirelay"
+    log(f"{current_title()} failed (exit {exit_code}). To run it again with the same inputs:")
+    log(f"  {shlex.join(['python', script, *args]) if script.endswith('.py') else shlex.join([script, *args])}")
+
+
 def platform_of(ctx: click.Context) -> str:
     """'port' whether the script runs as port.py, as cirelay-port or under another name ending so."""
     name = ctx.find_root().info_name or ""
@@ -189,9 +218,10 @@ class CirelayGroup(click.Group):
             return super().invoke(ctx)
         except CirelayError as exc:
             if exc.result is not None:
-                click.echo(json.dumps(exc.result, indent=2, ensure_ascii=False))
+                show_result(exc.result)
             log(f"Error: {exc.message}")
             annotation("error", exc.message)
+            rerun_hint(exc.exit_code)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             if isinstance(exc, WaitInterrupted) and exc.result is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import click
@@ -12,17 +13,19 @@ from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, KeyValue, parse_json_text, wait_options
 from cirelay.codearts.client import (
     _NO_ENDPOINT,
-    RUN_IGNORED,
+    JOB_NOT_RUN,
     RUN_STATUSES,
     CodeArtsClient,
     _ms,
+    _ordered,
     credentials_from_env,
     endpoint_for_region,
+    review_steps,
     run_outcome,
     template_outcome,
 )
 from cirelay.errors import CirelayError, WaitInterrupted, require
-from cirelay.output import emit, log
+from cirelay.output import duration, emit, log, log_group, show_stages
 from cirelay.waiting import wait_for
 
 
@@ -81,6 +84,36 @@ def _run_summary(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:
     return {"run": run_id, "status": run.get("status"), "url": url}
 
 
+def _stage_table(run: Dict[str, Any]) -> Optional[str]:
+    """Stages -> jobs with their status and duration (plain text at the end in CircleCI; Markdown returned)."""
+    rows = []
+    for stage in _ordered(run.get("stages")):
+        jobs = _ordered(stage.get("jobs")) or [{}]
+        for job in jobs:
+            rows.append(
+                [
+                    stage.get("name") or stage.get("identifier") or "?",
+                    job.get("name") or "",
+                    job.get("status") or stage.get("status") or "",
+                    duration(job.get("start_time"), job.get("end_time")),
+                ]
+            )
+    return show_stages(["stage", "job", "status", "duration"], rows)
+
+
+def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
+    """The run as JSON, its outputs, and a summary with a link and its stage table."""
+    name = run.get("pipeline_name") or run.get("name") or "pipeline"
+    emit(
+        run,
+        outputs=_run_outputs(run, run_id, url),
+        summary=_run_summary(run, run_id, url),
+        title=f"CodeArts {name}: run {run.get('run_number') or run_id}",
+        link=("open the run in CodeArts", url),
+        details=_stage_table(run),
+    )
+
+
 def _wait_run(
     client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
 ) -> None:
@@ -101,8 +134,7 @@ def _wait_run(
     def show_last() -> None:
         last = seen.get("run")
         if isinstance(last, dict):
-            url = client.run_url(pipeline_id, run_id, last)
-            emit(last, outputs=_run_outputs(last, run_id, url), summary=_run_summary(last, run_id, url))
+            _emit_run(last, run_id, client.run_url(pipeline_id, run_id, last))
 
     try:
         run = wait_for(
@@ -125,10 +157,7 @@ def _wait_run(
             exc.result = None  # printed already
             exc.message = f"{exc.message} ({client.run_url(pipeline_id, run_id, seen.get('run'))})"
         raise
-    url = client.run_url(pipeline_id, run_id, run)
-    if run.get("status") == RUN_IGNORED:
-        log(f"warning: pipeline run {run_id} was IGNORED (not executed, e.g. superseded by another run): {url}")
-    emit(run, outputs=_run_outputs(run, run_id, url), summary=_run_summary(run, run_id, url))
+    _emit_run(run, run_id, client.run_url(pipeline_id, run_id, run))
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
@@ -158,9 +187,29 @@ def pipeline_list(make_client: Callable[..., CodeArtsClient], *, name: Optional[
     emit(pipelines, outputs={"count": str(len(pipelines))}, summary={"pipelines": len(pipelines)})
 
 
+@pipeline.command("status")
+@connection_options
+@click.argument("pipeline_ids", metavar="PIPELINE_ID...", nargs=-1, required=True)
+def pipeline_status(make_client: Callable[..., CodeArtsClient], *, pipeline_ids: Tuple[str, ...]) -> None:
+    """Show the latest run of each pipeline (one request for all of them).
+
+    A pipeline that never ran, or that does not exist, has no entry; each is named on stderr.
+    """
+    for pipeline_id in pipeline_ids:
+        if not pipeline_id.strip():
+            raise click.BadParameter("an empty pipeline ID (an unset variable?)", param_hint="PIPELINE_ID")
+    latest = make_client().latest_status(list(dict.fromkeys(pipeline_ids)))
+    answered = {str(run.get("pipeline_id")) for run in latest}
+    for pipeline_id in pipeline_ids:
+        if pipeline_id not in answered:
+            log(f"pipeline {pipeline_id}: no run (it never ran, or there is no such pipeline)")
+    statuses = {str(run.get("pipeline_id")): run.get("status") for run in latest}
+    emit(latest, outputs={"count": str(len(latest)), "statuses": statuses}, summary=statuses)
+
+
 @cli.group()
 def run() -> None:
-    """Pipeline runs: start, inspect, stop, wait, read logs."""
+    """Pipeline runs: start, inspect, stop, retry, review, wait, read logs, artifacts and outputs."""
 
 
 _pipeline_option = click.option(
@@ -173,20 +222,34 @@ _run_option = click.option(
 
 @run.command("start")
 @connection_options
-@_pipeline_option
+@click.option("--pipeline-id", envvar="CODEARTS_PIPELINE_ID", show_envvar=True, help="Pipeline ID (32 characters).")
+@click.option(
+    "--pipeline",
+    "pipeline_name",
+    envvar="CODEARTS_PIPELINE",
+    show_envvar=True,
+    help="Pipeline name, exactly (instead of --pipeline-id; looked up with pipeline list).",
+)
 @click.option("--var", "variables", type=KeyValue(), multiple=True, help="Custom parameter NAME=VALUE (repeatable).")
 @click.option("--branch", help="Build this branch of the pipeline's code source(s).")
 @click.option("--tag", help="Build this tag of the pipeline's code source(s).")
 @click.option("--description", help="Run description.")
+@click.option("--job", "jobs", multiple=True, help="Run only this job (its ID; repeatable): choose_jobs.")
+@click.option(
+    "--stage", "stages", multiple=True, help="Run only this stage (its ID; repeatable): choose_stages, before --job."
+)
 @wait_options(wait_flag=True)
 def run_start(
     make_client: Callable[..., CodeArtsClient],
     *,
-    pipeline_id: str,
+    pipeline_id: Optional[str],
+    pipeline_name: Optional[str],
     variables: Tuple[Tuple[str, str], ...],
     branch: Optional[str],
     tag: Optional[str],
     description: Optional[str],
+    jobs: Tuple[str, ...],
+    stages: Tuple[str, ...],
     wait: bool,
     timeout: float,
     poll_max: float,
@@ -195,8 +258,17 @@ def run_start(
     """Start a run; with --wait, exit with its outcome."""
     if branch and tag:
         raise click.UsageError("--branch and --tag exclude each other")
+    if bool(pipeline_id) == bool(pipeline_name):
+        raise click.UsageError("pass one of --pipeline-id and --pipeline (or set CODEARTS_PIPELINE_ID)")
+    for option, values in (("--job", jobs), ("--stage", stages)):
+        if any(not v.strip() for v in values):
+            raise click.BadParameter("an empty ID (an unset variable?)", param_hint=option)
     client = make_client()
-    started = client.start_run(pipeline_id, list(variables), branch, tag, description)
+    if pipeline_name:
+        pipeline_id = str(client.pipeline_named(pipeline_name)["pipeline_id"])
+        log(f"pipeline {pipeline_name!r} is {pipeline_id}")
+    assert pipeline_id
+    started = client.start_run(pipeline_id, list(variables), branch, tag, description, jobs=jobs, stages=stages)
     run_id = str(started["pipeline_run_id"])
     log(f"started pipeline run {run_id}")
     if wait:
@@ -265,21 +337,138 @@ def run_logs(
         click.echo(client.step_log(pipeline_id, run_id, job_run_id, step_run_id), nl=False)
         return
     detail = client.get_run(pipeline_id, run_id)
-
-    def ordered(items: Any) -> List[Dict[str, Any]]:
-        return sorted(items or [], key=lambda i: (i.get("sequence") is None, i.get("sequence") or 0))
-
-    for stage in ordered(detail.get("stages")):
-        for job in ordered(stage.get("jobs")):
-            for step in ordered(job.get("steps")):
-                header = f"===== job: {job.get('name')} / step: {step.get('name')} ====="
-                status = step.get("status") or job.get("status")
-                if status in (None, "", "INIT", "QUEUED") or job.get("is_select") is False:
-                    log(f"{header} not run, no log")
+    failed: List[str] = []
+    for stage in _ordered(detail.get("stages")):
+        for job in _ordered(stage.get("jobs")):
+            for step in _ordered(job.get("steps")):
+                name = f"job: {job.get('name')} / step: {step.get('name')}"
+                header = f"===== {name} ====="
+                if (
+                    job.get("status") in JOB_NOT_RUN
+                    or step.get("status") in (None, "", "INIT", "QUEUED")
+                    or job.get("is_select") is False
+                ):
+                    log(f"{header} not run ({job.get('status') or step.get('status') or 'no status'}), no log")
                     continue
-                click.echo(header)
-                text = client.step_log(pipeline_id, run_id, str(job.get("id")), str(step.get("id")))
-                click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
+                try:
+                    text = client.step_log(pipeline_id, run_id, str(job.get("id")), str(step.get("id")))
+                except CirelayError as exc:  # one unreadable log does not hide the others
+                    log(f"{header} could not be read: {exc.message}")
+                    failed.append(name)
+                    continue
+                with log_group(name, sys.stdout):  # one fold per step in GitHub Actions
+                    click.echo(header)
+                    click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
+    if failed:
+        raise CirelayError(f"{len(failed)} step log(s) could not be read: {'; '.join(failed)}")
+
+
+@run.command("retry")
+@connection_options
+@_pipeline_option
+@_run_option
+@wait_options(wait_flag=True)
+def run_retry(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    wait: bool,
+    timeout: float,
+    poll_max: float,
+    cancel_on_timeout: bool,
+) -> None:
+    """Retry a run that failed (the same run goes on); with --wait, exit with its outcome."""
+    client = make_client()
+    answer = client.retry_run(pipeline_id, run_id)
+    log(f"retrying pipeline run {run_id}")
+    if wait:
+        _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+        return
+    url = client.run_url(pipeline_id, run_id)
+    emit({"pipeline_id": pipeline_id, "pipeline_run_id": run_id, **answer}, outputs={"run-id": run_id, "url": url})
+
+
+@run.command("review")
+@connection_options
+@_pipeline_option
+@_run_option
+@click.option("--reject", is_flag=True, help="Refuse the review (default: pass it).")
+@click.option("--job-run-id", help="The review's job (with --step-run-id); default: the one waiting.")
+@click.option("--step-run-id", help="The review's step (with --job-run-id).")
+@click.option("--description", help="A note with the decision (approval_description).")
+def run_review(
+    make_client: Callable[..., CodeArtsClient],
+    *,
+    pipeline_id: str,
+    run_id: str,
+    reject: bool,
+    job_run_id: Optional[str],
+    step_run_id: Optional[str],
+    description: Optional[str],
+) -> None:
+    """Pass (or, with --reject, refuse) a manual review of a run."""
+    if bool(job_run_id) != bool(step_run_id):
+        raise click.UsageError("--job-run-id and --step-run-id go together")
+    client = make_client()
+    if not (job_run_id and step_run_id):
+        detail = client.get_run(pipeline_id, run_id)
+        waiting = review_steps(detail)
+        if not waiting:
+            raise CirelayError(
+                f"run {run_id} of pipeline {pipeline_id} has no manual review waiting for a decision"
+                f" (run status {detail.get('status') or 'unknown'})"
+            )
+        if len(waiting) > 1:
+            listed = "; ".join(
+                f"{j.get('name')}: --job-run-id {j.get('id')} --step-run-id {s.get('id')}" for j, s in waiting
+            )
+            raise click.UsageError(f"{len(waiting)} manual reviews are waiting in run {run_id}, pick one: {listed}")
+        job_run_id, step_run_id = str(waiting[0][0].get("id")), str(waiting[0][1].get("id"))
+    answer = client.review(pipeline_id, run_id, job_run_id, step_run_id, accept=not reject, description=description)
+    decision = "refused" if reject else "passed"
+    log(f"{decision} the manual review of pipeline run {run_id}")
+    result = {"pipeline_run_id": run_id, "job_run_id": job_run_id, "step_run_id": step_run_id, "decision": decision}
+    emit({**result, **answer}, outputs={"run-id": run_id, "decision": decision}, summary=result)
+
+
+@run.command("artifacts")
+@connection_options
+@_pipeline_option
+@_run_option
+def run_artifacts(make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str) -> None:
+    """List the run's build artifacts (name, version, download URL, hashes…) as JSON."""
+    artifacts = make_client().artifacts(pipeline_id, run_id)
+    emit(artifacts, outputs={"count": str(len(artifacts))}, summary={"run": run_id, "artifacts": len(artifacts)})
+
+
+@run.command("outputs")
+@connection_options
+@_pipeline_option
+@_run_option
+@click.option("--step-run-id", "step_run_ids", multiple=True, help="Only this step (repeatable); default: every step.")
+def run_outputs(
+    make_client: Callable[..., CodeArtsClient], *, pipeline_id: str, run_id: str, step_run_ids: Tuple[str, ...]
+) -> None:
+    """Show what the run's steps output, as JSON: [{step_run_id, output_result: [{key, value}]}]."""
+    client = make_client()
+    ids = [i for i in step_run_ids if i.strip()]
+    if step_run_ids and not ids:
+        raise click.BadParameter("an empty step ID (an unset variable?)", param_hint="--step-run-id")
+    if not ids:
+        detail = client.get_run(pipeline_id, run_id)
+        ids = [
+            str(step.get("id"))
+            for stage in _ordered(detail.get("stages"))
+            for job in _ordered(stage.get("jobs"))
+            for step in _ordered(job.get("steps"))
+            if job.get("status") not in JOB_NOT_RUN and step.get("id")
+        ]
+    outputs = client.step_outputs(pipeline_id, run_id, ids) if ids else []
+    values = {str(o.get("key")): o.get("value") for step in outputs for o in step.get("output_result") or []}
+    emit(
+        outputs, outputs={"count": str(len(outputs)), "values": values}, summary={"run": run_id, "outputs": len(values)}
+    )
 
 
 @run.command("stop")
@@ -307,7 +496,7 @@ def run_wait(
     poll_max: float,
     cancel_on_timeout: bool,
 ) -> None:
-    """Wait for a run to end; exit 0 only when it COMPLETED (or was IGNORED)."""
+    """Wait for a run to end; exit 0 only when it COMPLETED (IGNORED, FAILED, CANCELED: exit 1)."""
     _wait_run(make_client(), pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
 
 
