@@ -423,6 +423,26 @@ def test_the_set_up_runs_on_python_39(tmp_path: Path) -> None:
     assert json.loads(steps["run"]["outputs"]["entity"])["identifier"] == "steps-test"
 
 
+def test_a_python_that_is_missing_or_too_old_is_exit_2_naming_it(tmp_path: Path) -> None:
+    env = _action_env(tmp_path, "http://127.0.0.1:9")
+    steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": str(tmp_path / "no-python")}, env, tmp_path)
+    done = steps["_done"]["setup"]
+    assert steps["_ran"] == ["setup"] and done.returncode == 2
+    assert (
+        done.stdout
+        == f"::error title=cirelay set-up::CIRELAY_PYTHON: {tmp_path / 'no-python'} is not an interpreter on PATH\n"
+    )
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [str(p) for p in sorted(pyenv.glob("3.8*/bin/python3.8"))]
+    if not found:
+        return  # no Python 3.8 here to try the version check with
+    old = found[0]
+    steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": old}, env, tmp_path)
+    done = steps["_done"]["setup"]
+    assert done.returncode == 2 and "cirelay needs Python 3.9 or later" in done.stderr, done.stderr
+    assert "::error title=cirelay set-up::CIRELAY_PYTHON:" in done.stdout
+
+
 def test_a_failed_install_exits_2_naming_the_package_and_the_index_error(tmp_path: Path) -> None:
     partial = tmp_path / "wheels"
     shutil.copytree(wheelhouse(), partial)
