@@ -14,7 +14,7 @@
 #   1. an environment already made for this key under CIRELAY_VENV (earlier step, or restored from
 #      a cache): used as it is;
 #   2. the interpreter itself, when it imports requests and click of the pinned major.minor
-#      (checked once per key, remembered in DIR.reuse): nothing installed;
+#      (checked once per key, remembered in CIRELAY_VENV-reuse/NAME): nothing installed;
 #   3. a new environment: `venv --without-pip`, then the pinned wheels with `--no-deps --no-compile
 #      --require-hashes --only-binary=:all:` (no resolver, no ensurepip), by uv when it is on PATH
 #      and no pip configuration file is there for uv to ignore, else by the interpreter's own pip
@@ -76,6 +76,9 @@ print("py%s-%s %s %s" % (version, digest[:16], "Scripts" if os.name == "nt" else
 info=$("$python" -I -S -c "$key_code" "$requirements") || fail "CIRELAY_PYTHON: $python could not run (see above)"
 read -r name bin executable <<<"$info"
 env="$root/$name"
+# "This interpreter needs nothing": beside root, not in it, so no cache of root ever carries it
+# to a job whose interpreter of the same path and version lacks them (another image, say).
+reuse="$root-reuse/$name"
 venv_python="$env/$bin/python"
 [ "$bin" = "bin" ] || venv_python="$venv_python.exe"
 
@@ -94,7 +97,7 @@ if [ -f "$env/cirelay-ready" ] && [ -x "$venv_python" ]; then
   report "$venv_python" true
   exit 0
 fi
-if [ "$mode" != "install" ] && [ -f "$env.reuse" ]; then
+if [ "$mode" != "install" ] && [ -f "$reuse" ]; then
   report "$executable" true
   exit 0
 fi
@@ -116,8 +119,8 @@ import click, requests  # and they import: versions first, as importing requests
 '
 if [ "$mode" != "install" ]; then
   if reason=$("$python" -c "$check_code" "$requirements" 2>&1 >/dev/null); then
-    mkdir -p "$root"
-    printf '%s\n' "$executable" >"$env.reuse"
+    mkdir -p "$root-reuse"
+    printf '%s\n' "$executable" >"$reuse"
     echo "cirelay: $executable has requests and click, nothing to install" >&2
     report "$executable" true
     exit 0
@@ -148,7 +151,7 @@ elif [ "$installer" = "uv" ]; then
   command -v uv >/dev/null 2>&1 || fail "CIRELAY_INSTALLER=uv, but uv is not on PATH"
 fi
 
-rm -rf "$env" "$env.reuse"
+rm -rf "$env" "$reuse"
 mkdir -p "$root"
 log="$root/$name.log"
 flags=(--no-deps --require-hashes --only-binary=:all: -r "$requirements")

@@ -368,7 +368,9 @@ def test_an_interpreter_with_requests_and_click_is_used_as_it_is(tmp_path: Path)
     assert steps["_ran"] == ["setup", "run"]
     assert steps["setup"]["outputs"]["python"] == sys.executable
     assert f"cirelay: {sys.executable} has requests and click, nothing to install" in steps["_done"]["setup"].stderr
-    assert not (tmp_path / "cirelay-venv" / steps["setup"]["outputs"]["name"]).exists()
+    name = steps["setup"]["outputs"]["name"]
+    assert not (tmp_path / "cirelay-venv").exists()  # nothing made, nothing for the cache to carry
+    assert (tmp_path / "cirelay-venv-reuse" / name).read_text() == f"{sys.executable}\n"  # remembered for the job
 
 
 def _uv_path() -> str:
