@@ -1654,12 +1654,14 @@ def _stage_table(run: Dict[str, Any]) -> Optional[str]:
 
 def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
     """The run as JSON, its outputs, and a summary with a link and its stage table."""
-    name = run.get("pipeline_name") or run.get("name") or "pipeline"
+    name = run.get("pipeline_name") or run.get("name")
+    number = run.get("run_number")
+    title = f"CodeArts {name}: run {number or run_id}" if name else f"CodeArts pipeline run {number or run_id}"
     emit(
         run,
         outputs=_run_outputs(run, run_id, url),
         summary=_run_summary(run, run_id, url),
-        title=f"CodeArts {name}: run {run.get('run_number') or run_id}",
+        title=title,
         link=("open the run in CodeArts", url),
         details=_stage_table(run),
     )

@@ -8,6 +8,7 @@
 #   src/cirelay/http.py
 #   src/cirelay/waiting.py
 #   src/cirelay/octoplant/client.py
+#   src/cirelay/octoplant/options.py
 #   src/cirelay/octoplant/cli.py
 """cirelay-octoplant: order an export from an octoplant server, wait for it, keep the ZIP.
 
@@ -45,6 +46,7 @@ import tempfile
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any, Callable, Dict, IO, Iterator, List, Optional, Sequence, Tuple, Union
 from urllib.parse import quote, quote_plus
 
@@ -897,29 +899,14 @@ DEFAULT_CLIENT_ID = "public-api"
 # (octoplant "How to use the Export API", section Authorization). Still never printed.
 DEFAULT_CLIENT_SECRET = "ff99971a-f8c3-4d21-5345-f7cb021b4b54"  # noqa: S105
 
-# The export kinds of exportContents, each sent as {"<kind>": {}} by --contents.
-EXPORT_KINDS = (
-    "projectTree",
-    "jobList",
-    "jobResults",
-    "unequalJobResults",
-    "userManagement",
-    "componentTypes",
-    "componentLog",
-    "eventLog",
-    "adminLog",
-    "standardLibraryManagement",
-    "componentsWithStdLibAssignments",
-    "assetState",
-    "usageInformation",
-)
-DEFAULT_KIND = "projectTree"
-
 STATE_PENDING = "STATE_PENDING"
 STATE_RUNNING = "STATE_RUNNING"
 STATE_SUCCEEDED = "STATE_SUCCEEDED"
 STATE_FAILED = "STATE_FAILED"
-STATE_UNSPECIFIED = "STATE_UNSPECIFIED"  # "returned for invalid GetOperation calls": an error here
+# The enum's zero value: a fresh order reads it until the export service picks it up (pending, up to
+# PICKUP_TIMEOUT), and the guide says invalid GetOperation calls return it (an error once done).
+STATE_UNSPECIFIED = "STATE_UNSPECIFIED"
+PICKUP_TIMEOUT = 60.0  # seconds an order may stay STATE_UNSPECIFIED before it is given up
 
 # google.rpc.Code, as the vendor's sample spells them.
 GRPC_CODES = (
@@ -948,10 +935,20 @@ CHUNK_SIZE = 1 << 20  # bytes read from the socket at a time: memory stays flat 
 PROGRESS_UNKNOWN_STEP = 16 << 20  # a progress line every 16 MiB when the server sends no length
 MiB = 1 << 20
 
+# Sign-in is a POST of the credentials: tried again only where nothing was decided (no connection, 429, 503),
+# a few times within seconds; a refusal (400/401) is final, and 500/502/504 are shown at once.
+SIGN_IN_ATTEMPTS = 4
+SIGN_IN_RETRY_AFTER_CAP = 10.0  # seconds; a longer Retry-After is shortened to this
 _SIGN_IN_REFUSED = (
-    "octoplant refused the sign-in: check OCTOPLANT_USERNAME, OCTOPLANT_PASSWORD and the client id/secret"
+    "octoplant refused the user name or password (HTTP {status}): check OCTOPLANT_USERNAME and "
+    "OCTOPLANT_PASSWORD (and OCTOPLANT_CLIENT_ID / OCTOPLANT_CLIENT_SECRET if they are set)"
 )
-_SIGN_IN_MESSAGES = {400: f"{_SIGN_IN_REFUSED} (HTTP 400)", 401: f"{_SIGN_IN_REFUSED} (HTTP 401)"}
+_TOKEN_REFUSED = (
+    "octoplant refused the access token it had just issued (HTTP 401): the user may lack the right to use "  # noqa: S105
+    "the Export API, or the server's sign-in is misconfigured"
+)
+STREAM_TAIL = 64 << 10  # bytes at the end of a download searched for a stream error the server appended
+_STREAM_ERROR = re.compile(rb'\{\s*"error"\s*:')
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
 _OUTPUT_HINT = "'-o' / '--output'"
 _INSECURE_WARNING = "warning: --insecure: TLS certificates are NOT verified for {url}; credentials may be exposed"
@@ -980,6 +977,88 @@ def describe_error(error: Dict[str, Any]) -> str:
     return f"{text}: {message}" if message else text
 
 
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json() if response.content else None
+    except ValueError:
+        return None
+
+
+def grpc_status(body: Any) -> Optional[Dict[str, Any]]:
+    """The google.rpc.Status of an error body: bare {code, message}, or a stream's {"error": Status}."""
+    if isinstance(body, dict) and set(body) == {"error"}:
+        body = body["error"]
+    if not isinstance(body, dict):
+        return None
+    code = body.get("code")
+    if not isinstance(code, int) or isinstance(code, bool):
+        return None
+    return body
+
+
+def stream_error_at_end(path: str) -> Optional[Tuple[Dict[str, Any], int]]:
+    """The {"error": Status} grpc-gateway appends to a stream that fails after sending bytes, and where it starts.
+
+    After the first byte the HTTP status (200) is gone, so the server can only add the error to the body
+    (grpc-gateway runtime/handler.go, handleForwardResponseStreamError): it is the last thing in the file.
+    """
+    with open(path, "rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = max(0, size - STREAM_TAIL)
+        handle.seek(start)
+        tail = handle.read().rstrip()
+    if not tail.endswith(b"}"):
+        return None
+    for found in reversed(list(_STREAM_ERROR.finditer(tail))):
+        try:
+            body = json.loads(tail[found.start() :])
+        except ValueError:
+            continue
+        status = grpc_status(body) if isinstance(body, dict) and set(body) == {"error"} else None
+        if status is not None:
+            return status, start + found.start()
+    return None
+
+
+def _names_in(value: Any, found: set, depth: int = 0) -> None:
+    """Every key and string in a JSON value (the layout of contents.json is not documented)."""
+    if depth > 20:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found.add(str(key))
+            _names_in(item, found, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _names_in(item, found, depth + 1)
+    elif isinstance(value, str):
+        found.add(value)
+
+
+def kinds_missing(path: str, kinds: Sequence[str]) -> Optional[List[str]]:
+    """The ordered kinds contents.json does not list (None: the ZIP has no readable contents.json).
+
+    A kind counts as listed when it is a key or a string there, or a string starts with it and a dot or slash
+    (a file name); the vendor documents only that the ZIP "includes a contents.json and all requested exports".
+    """
+    import zipfile  # noqa: PLC0415 - lazy: only a finished download needs it
+
+    with zipfile.ZipFile(path) as archive:
+        member = next((n for n in archive.namelist() if n.rsplit("/", 1)[-1].lower() == "contents.json"), None)
+        if member is None:
+            return None
+        raw = archive.read(member)
+    try:
+        listed = json.loads(raw)
+    except ValueError:
+        return None
+    names: set = set()
+    _names_in(listed, names)
+    return [
+        kind for kind in kinds if kind not in names and not any(n.startswith((f"{kind}.", f"{kind}/")) for n in names)
+    ]
+
+
 def annotate(order: Any) -> Any:
     """The order with error.codeText added, as the vendor's sample shows it."""
     error = _error_of(order)
@@ -1006,7 +1085,7 @@ def _count(value: Any) -> Optional[int]:
         return None
 
 
-def order_outcome(order: Any) -> Tuple[str, str]:
+def order_outcome(order: Any) -> Tuple[str, str]:  # noqa: PLR0911 - one return per state
     """('success'|'failure'|'pending', description) for the waiter; the description changes with
     the state and the sub-process counts, which is when a progress line is printed."""
     state = order_state(order)
@@ -1018,10 +1097,12 @@ def order_outcome(order: Any) -> Tuple[str, str]:
         return "failure", f"{state}: no error details from the server"
     if state == STATE_SUCCEEDED and done:
         return "success", state
-    if state == STATE_UNSPECIFIED:
+    if state == STATE_UNSPECIFIED and done:
         return "failure", f"{state}: the server does not know this order"
     if done:
         return "failure", f"{state} but marked done"
+    if state == STATE_UNSPECIFIED:
+        return "pending", f"{state} (not picked up by the export service yet)"
     metadata = order.get("metadata") or {}
     finished = _count(metadata.get("finishedSubProcesses"))
     still_open = _count(metadata.get("openSubProcesses"))
@@ -1041,9 +1122,9 @@ def _size(n: float) -> str:
     return f"{int(n)} bytes"
 
 
-def _tls_hint(exc: CirelayError) -> CirelayError:
+def _tls_hint(exc: CirelayError, cause: Optional[BaseException] = None) -> CirelayError:
     """A certificate failure gets a sentence on what to do about it."""
-    cause = exc.__context__
+    cause = cause or exc.__context__
     if isinstance(cause, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(cause):
         return CirelayError(
             "the server's TLS certificate could not be verified: set OCTOPLANT_CA_BUNDLE to the CA certificate "
@@ -1174,11 +1255,57 @@ def check_ca_file(path: str, source: str) -> None:
         raise InputError(f"{source} names {path}, which holds no readable CA certificate ({exc.strerror or exc})")
 
 
+def _warn_missing(path: str, kinds: Sequence[str]) -> None:
+    """A warning for each ordered kind the export's contents.json does not list (the server drops unknown ones)."""
+    try:
+        missing = kinds_missing(path, kinds)
+    except Exception as exc:  # noqa: BLE001 - a check of what arrived must not lose a download that is fine
+        warn(f"could not read contents.json of the export ({exc}); not checked that every kind arrived")
+        return
+    if missing is None:
+        warn("the export has no readable contents.json; not checked that every ordered kind arrived")
+        return
+    for kind in missing:
+        warn(f"the export has no {kind}: contents.json does not list it (the server leaves out kinds it does not know)")
+
+
 def _default_mode() -> int:
     """0o666 less the umask: what open() would give a new file (mkstemp makes it 0o600)."""
     umask = os.umask(0)
     os.umask(umask)
     return 0o666 & ~umask
+
+
+class _SignInRetry(Retry):
+    """urllib3 Retry whose Retry-After is honoured up to SIGN_IN_RETRY_AFTER_CAP."""
+
+    def get_retry_after(self, response: Any) -> Optional[float]:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, SIGN_IN_RETRY_AFTER_CAP)
+
+
+def make_sign_in_session() -> requests.Session:
+    """The session for POST /v1/oauth2/token: the usual timeouts, a short retry of its own."""
+    session = make_session()
+    retry = _SignInRetry(
+        total=SIGN_IN_ATTEMPTS - 1,
+        connect=SIGN_IN_ATTEMPTS - 1,
+        read=SIGN_IN_ATTEMPTS - 1,  # a connection that broke before the answer: signing in again is harmless
+        status=SIGN_IN_ATTEMPTS - 1,
+        other=0,
+        backoff_factor=0.25,  # no wait, then 0.5 s, 1 s
+        status_forcelist=(
+            429,  # rate limited: the credentials were not looked at
+            503,  # unavailable: the server is starting or overloaded
+        ),
+        allowed_methods=frozenset({"POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,  # hand the last answer back so its message can be shown
+    )
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 
 class OctoplantClient:
@@ -1203,7 +1330,9 @@ class OctoplantClient:
         self.verify = verify
         self.session = make_session()
         self.order_session = make_session(retry_unsafe=False)  # POST /v1/order is never sent twice
+        self.sign_in_session = make_sign_in_session()
         self._token: Optional[str] = None
+        self._token_worked = False  # has the server taken the current token at least once?
 
     def url(self, path: str) -> str:
         """The absolute URL of an API path."""
@@ -1224,17 +1353,26 @@ class OctoplantClient:
             "client_secret": self._client_secret,
         }
         try:
-            body = api_request(
-                self.session,
-                "POST",
-                url,
-                data=form,
-                headers={"Accept": "application/json"},
-                verify=self.verify,
-                messages=_SIGN_IN_MESSAGES,
+            response = self.sign_in_session.post(
+                url, data=form, headers={"Accept": "application/json"}, verify=self.verify
             )
-        except CirelayError as exc:
-            raise redact(_tls_hint(exc), self._password, self._client_secret)
+        except requests.exceptions.RetryError as exc:
+            raise CirelayError(f"POST {url} kept failing after {SIGN_IN_ATTEMPTS} attempts: {exc}", url=url)
+        except requests.exceptions.RequestException as exc:
+            error = CirelayError(f"could not complete POST {url}: {type(exc).__name__}: {exc}", url=url)
+            raise redact(_tls_hint(error, exc), self._password, self._client_secret)
+        if response.status_code in (400, 401):
+            # Not the server's words: they might quote the user name back.
+            status = grpc_status(_json_or_none(response))
+            code = f"; gRPC status {grpc_code_text(status['code'])} ({status['code']})" if status else ""
+            sentence = _SIGN_IN_REFUSED.format(status=response.status_code)
+            raise CirelayError(f"{sentence}{code} (POST {url})", status=response.status_code, url=url)
+        if response.status_code >= 400:
+            try:
+                self._raise(response, None)
+            except CirelayError as exc:
+                raise redact(exc, self._password, self._client_secret)
+        body = decode_json(response)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise CirelayError(f"octoplant sent no access_token (POST {url})", url=url)
@@ -1245,6 +1383,7 @@ class OctoplantClient:
                 url=url,
             )
         self._token = token
+        self._token_worked = False
         return token
 
     def _raise(self, response: requests.Response, messages: Optional[Dict[int, str]]) -> None:
@@ -1252,12 +1391,9 @@ class OctoplantClient:
         try:
             raise_for_status(response, messages)
         except CirelayError as exc:
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            code = body.get("code") if isinstance(body, dict) else None
-            if isinstance(code, int) and not isinstance(code, bool):
+            status = grpc_status(_json_or_none(response))
+            code = status.get("code") if status else None
+            if isinstance(code, int):
                 raise CirelayError(
                     f"{exc.message}; gRPC status {grpc_code_text(code)} ({code})",
                     status=exc.status,
@@ -1273,15 +1409,17 @@ class OctoplantClient:
         *,
         session: Optional[requests.Session] = None,
         messages: Optional[Dict[int, str]] = None,
-        reauth: bool = True,
         headers: Optional[Dict[str, str]] = None,
+        check: bool = True,
         **kwargs: Any,
     ) -> requests.Response:
-        """One authorized request; on a 401 the token is fetched again once (exports outlive tokens)."""
+        """One authorized request. A token that has worked and is refused (401) has expired: sign in again and
+        repeat the request, however often that happens. A token refused on its first use is an error (no loop).
+        check=False hands back an error answer other than 401 for the caller to read."""
         if self._token is None:
             self.sign_in()
         session = session or self.session
-        for attempt in (1, 2):
+        while True:
             all_headers = {"Accept": "application/json", "Authorization": f"Bearer {self._token}"}
             all_headers.update(headers or {})
             try:
@@ -1290,18 +1428,21 @@ class OctoplantClient:
                 raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
             except requests.exceptions.RequestException as exc:
                 raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
-            if response.status_code == 401 and attempt == 1 and reauth:
+            if response.status_code == 401 and self._token_worked:
                 response.close()
                 log("the access token was refused (HTTP 401); signing in again")
                 self.sign_in()
                 continue
-            if response.status_code >= 400:
+            if response.status_code == 401:
+                messages = {**(messages or {}), 401: _TOKEN_REFUSED}
+            elif response.status_code < 500:  # past the server's token check (a 5xx may come from a proxy)
+                self._token_worked = True
+            if response.status_code >= 400 and (check or response.status_code == 401):
                 try:
                     self._raise(response, messages)
                 except CirelayError as exc:
                     raise redact(exc, self._token, self._password, self._client_secret)
             return response
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def create_order(self, contents: Dict[str, Any]) -> Dict[str, Any]:
         """POST /v1/order: order an export of these contents (sent once, never retried)."""
@@ -1309,8 +1450,7 @@ class OctoplantClient:
         response = self.send(
             "POST",
             url,
-            session=self.order_session,
-            reauth=False,  # the export's first request, its token just fetched: a 401 here is not an expiry
+            session=self.order_session,  # a 401 means it was refused, so the retry after one never orders twice
             json={"exportContents": contents},
             messages={400: "octoplant refused the export order as invalid (HTTP 400)"},
         )
@@ -1338,27 +1478,63 @@ class OctoplantClient:
         log(f"cancel sent for export order {name}; it is now {order_outcome(order)[1]}")
         return order
 
-    def wait(self, name: str, *, timeout: float, poll_max: float, cancel: bool) -> Dict[str, Any]:
-        """Poll the order until it succeeds (returned), fails (exit 1) or the timeout passes (exit 3)."""
+    def wait(
+        self, name: str, *, timeout: float, poll_max: float, cancel: bool, pickup_timeout: float = PICKUP_TIMEOUT
+    ) -> Dict[str, Any]:
+        """Poll the order until it succeeds (returned), fails (exit 1) or the timeout passes (exit 3).
+
+        An order still STATE_UNSPECIFIED (not picked up) after pickup_timeout seconds is given up: exit 1.
+        """
+        unspecified_since: Optional[float] = time.monotonic()
+        given_up = f"still {STATE_UNSPECIFIED} after {pickup_timeout:g} s: the export service never picked it up"
+
+        def outcome(order: Dict[str, Any]) -> Tuple[str, str]:
+            nonlocal unspecified_since
+            result = order_outcome(order)
+            if result[0] != "pending" or order_state(order) != STATE_UNSPECIFIED:
+                unspecified_since = None
+                return result
+            now = time.monotonic()
+            if unspecified_since is None:
+                unspecified_since = now
+            if now - unspecified_since >= pickup_timeout:
+                return "failure", given_up
+            return result
 
         def abandon() -> None:
             self.cancel_order(name)
 
-        order: Dict[str, Any] = wait_for(
-            lambda: self.get_order(name),
-            order_outcome,
-            timeout=timeout,
-            what=f"export order {name}",
-            url=self.order_url(name),
-            start=POLL_START,
-            factor=POLL_FACTOR,
-            ceiling=poll_max,
-            on_abandon=abandon if cancel else None,
-        )
+        try:
+            order: Dict[str, Any] = wait_for(
+                lambda: self.get_order(name),
+                outcome,
+                timeout=timeout,
+                what=f"export order {name}",
+                url=self.order_url(name),
+                start=POLL_START,
+                factor=POLL_FACTOR,
+                ceiling=poll_max,
+                on_abandon=abandon if cancel else None,
+            )
+        except CirelayError as exc:
+            if type(exc) is not CirelayError or not exc.message.endswith(f"{given_up} ({self.order_url(name)})"):
+                raise
+            if cancel:
+                log(f"cancelling export order {name}")
+                try:
+                    self.cancel_order(name)
+                except CirelayError as cancel_error:
+                    log(f"could not cancel export order {name}: {cancel_error.message}")
+            raise CirelayError(f"export order {name} is {given_up} ({self.order_url(name)})", result=exc.result)
         return order
 
-    def download(self, name: str, path: str, order: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-        """Stream the order's ZIP into a temp file beside PATH, check every member, move it onto PATH."""
+    def download(
+        self, name: str, path: str, order: Optional[Dict[str, Any]] = None, kinds: Sequence[str] = ()
+    ) -> Dict[str, Any]:
+        """Stream the order's ZIP into a temp file beside PATH, check every member, move it onto PATH.
+
+        kinds: what was ordered; one that contents.json does not list is a warning naming it.
+        """
         if order is None:
             order = self.get_order(name)
             outcome, description = order_outcome(order)
@@ -1377,7 +1553,17 @@ class OctoplantClient:
         try:
             with os.fdopen(fd, "wb") as out:
                 size, sha256 = self._stream(name, out)
+            appended = stream_error_at_end(temp)
+            if appended is not None:
+                status, sent = appended
+                raise CirelayError(
+                    f"the download of {what} failed on the server after {sent} bytes: {describe_error(status)} "
+                    f"(GET {self.order_url(name, '/download')})",
+                    url=self.order_url(name, "/download"),
+                )
             members = check_zip(temp, f"the download of {what}")
+            if kinds:
+                _warn_missing(temp, kinds)
             os.chmod(temp, _default_mode())
             os.replace(temp, target)
         except BaseException as exc:  # interrupted or failed: nothing half-written stays behind
@@ -1407,7 +1593,25 @@ class OctoplantClient:
             # identity: Content-Length is then the size on disk, and nobody inflates a ZIP twice.
             headers={"Accept-Encoding": "identity"},
             messages={404: f"export order {name} not found (HTTP 404)"},
+            check=False,
         )
+        if response.status_code >= 400:
+            # A stream that fails before its first byte: {"error": Status} (or a bare Status) with the code's
+            # HTTP status (grpc-gateway runtime/handler.go, handleForwardResponseStreamError; runtime.HTTPError).
+            with response:
+                status = grpc_status(_json_or_none(response))
+            if status is None:
+                try:
+                    self._raise(response, {404: f"export order {name} not found (HTTP 404)"})
+                except CirelayError as exc:
+                    raise redact(exc, self._token, self._password, self._client_secret)
+                raise CirelayError(f"HTTP {response.status_code} from GET {url}", url=url)  # pragma: no cover
+            raise CirelayError(
+                f"the download of export order {name} failed: {describe_error(status)} "
+                f"({response.status_code}, GET {url})",
+                status=response.status_code,
+                url=url,
+            )
         digest = hashlib.sha256()
         size = 0
         with response:
@@ -1439,8 +1643,9 @@ class OctoplantClient:
         timeout: float,
         poll_max: float,
         cancel: bool,
+        pickup_timeout: float = PICKUP_TIMEOUT,
     ) -> Dict[str, Any]:
-        """Order an export, wait for it, download and check the ZIP."""
+        """Order an export, wait for it, download and check the ZIP (and that every kind ordered arrived)."""
         if self._token is None:
             self.sign_in()  # a stop while signing in has nothing to cancel: only the order itself is held
         with signals_held("the export order") as stopped:
@@ -1455,14 +1660,312 @@ class OctoplantClient:
                 except CirelayError as exc:
                     log(f"could not cancel export order {name}: {exc.message}")
             raise KeyboardInterrupt
-        finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel)
         try:
-            return self.download(name, path, order=finished)
+            finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout)
+        except WaitInterrupted as exc:
+            if exc.result is None:  # stopped during the first poll: the order as ordered is the last state seen
+                raise WaitInterrupted(order, cancelled=exc.cancelled)
+            raise
+        try:
+            return self.download(name, path, order=finished, kinds=list(contents))
         except CirelayError as exc:
             exc.message = (
                 f"{exc.message}; the export is ready on the server: retry with `order download {name} -o PATH`"
             )
             raise
+
+
+# --- src/cirelay/octoplant/options.py ----------------------------------------
+
+BOOL = "boolean"
+STRING = "string"
+INT32 = "int32"
+UUID = "Uuid"  # auvesy.versiondog.common.v1.Uuid: {"data": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa"}
+TIME_FILTER = "TimeFilter"  # {"filterFrom", "filterTo"}: RFC 3339 date-times in UTC
+
+OptionType = Union[str, Tuple[str, ...]]  # a type name above, or the values of an enum
+
+_CSV = ("EXPORT_TYPE_UNSPECIFIED", "EXPORT_TYPE_CSV", "EXPORT_TYPE_JSON")
+_XML = ("EXPORT_TYPE_UNSPECIFIED", "EXPORT_TYPE_XML", "EXPORT_TYPE_JSON")
+
+KIND_OPTIONS: Dict[str, Dict[str, OptionType]] = {
+    "projectTree": {
+        "exportType": _XML,
+        "flatExport": BOOL,
+        "dir": STRING,
+        "componentId": STRING,
+        "versionInformation": (
+            "VERSION_INFORMATION_UNSPECIFIED",
+            "VERSION_INFORMATION_NOT_INCLUDED",
+            "VERSION_INFORMATION_ONLY_LATEST",
+            "VERSION_INFORMATION_ALL",
+        ),
+        "includeMasterData": BOOL,
+        "enableNodeTree": BOOL,
+    },
+    "jobList": {
+        "exportType": _CSV,
+        "flatExport": BOOL,
+        "dir": STRING,
+        "componentId": STRING,
+        "includeComponentsWithoutJobs": BOOL,
+        "csvSeparator": STRING,
+    },
+    "jobResults": {
+        "exportType": _CSV,
+        "flatExport": BOOL,
+        "dir": STRING,
+        "componentId": STRING,
+        "timeStampFilter": TIME_FILTER,
+        "lastXDays": INT32,
+        "sorting": ("SORT_BY_UNSPECIFIED", "SORT_BY_TIMESTAMP_DESCENDING", "SORT_BY_JOB_ID"),
+        "csvSeparator": STRING,
+    },
+    "unequalJobResults": {
+        "exportType": _CSV,
+        "flatExport": BOOL,
+        "dir": STRING,
+        "componentId": STRING,
+        "csvSeparator": STRING,
+    },
+    "userManagement": {
+        "exportType": _XML,
+        "flatExport": BOOL,
+        "grouping": ("GROUP_BY_UNSPECIFIED", "GROUP_BY_GROUPS", "GROUP_BY_USERS"),
+        "includeDeletedUsers": BOOL,
+    },
+    "componentTypes": {"exportType": _XML, "flatExport": BOOL},
+    "componentLog": {
+        "exportType": _CSV,
+        "flatExport": BOOL,
+        "componentId": UUID,
+        "timeStampFilter": TIME_FILTER,
+        "lastXDays": INT32,
+        "csvSeparator": STRING,
+    },
+    "eventLog": {
+        "exportType": _CSV,
+        "flatExport": BOOL,
+        "includeRawData": BOOL,
+        "timeStampFilter": TIME_FILTER,
+        "lastXDays": INT32,
+        "maxLines": INT32,
+        "csvSeparator": STRING,
+    },
+    "adminLog": {
+        "exportType": _CSV,
+        "flatExport": BOOL,
+        "timeStampFilter": TIME_FILTER,
+        "lastXDays": INT32,
+        "maxLines": INT32,
+        "csvSeparator": STRING,
+    },
+    "standardLibraryManagement": {"exportType": _CSV, "flatExport": BOOL, "csvSeparator": STRING},
+    "componentsWithStdLibAssignments": {"exportType": _CSV, "flatExport": BOOL, "csvSeparator": STRING},
+    "assetState": {
+        "exportType": _CSV,
+        "flatExport": BOOL,
+        "infoType": ("INFO_TYPE_UNSPECIFIED", "INFO_TYPE_SAFETY", "INFO_TYPE_MODULE", "INFO_TYPE_RAW"),
+        "dir": STRING,
+        "componentId": STRING,
+        "csvSeparator": STRING,
+    },
+    "usageInformation": {"includeClientTrackingInfo": BOOL},
+}
+EXPORT_KINDS = tuple(KIND_OPTIONS)  # the swagger's ExportContents, in its order
+DEFAULT_KIND = "projectTree"
+TIME_FILTER_FIELDS = ("filterFrom", "filterTo")
+
+INT32_RANGE = (-(1 << 31), (1 << 31) - 1)
+# The Uuid's form as its swagger title gives it: "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa".
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# google.protobuf.Timestamp in JSON: RFC 3339 with a zone (protobuf-go encoding/protojson well_known_types.go).
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+_TIME_EXAMPLE = "2023-10-01T00:00:00Z"
+
+
+class OptionError(ValueError):
+    """An option the server would not take as meant: the message names it and what is valid."""
+
+
+def _names(values: Any) -> str:
+    return ", ".join(values)
+
+
+def _enum_prefix(values: Tuple[str, ...]) -> str:
+    """EXPORT_TYPE_ for the export types: what may be left out in --option (exportType=json)."""
+    parts = [value.split("_") for value in values]
+    shared = 0
+    while all(len(p) > shared + 1 and p[shared] == parts[0][shared] for p in parts):
+        shared += 1
+    return "".join(f"{word}_" for word in parts[0][:shared])
+
+
+def _type_name(kind: OptionType) -> str:
+    if isinstance(kind, tuple):
+        return "one of " + _names(kind)
+    return {
+        BOOL: "true or false",
+        STRING: "a string",
+        INT32: "a whole number (int32)",
+        UUID: 'a component id (aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa, or {"data": ID})',
+        TIME_FILTER: f'an object {{"filterFrom": …, "filterTo": …}} of RFC 3339 times, e.g. {_TIME_EXAMPLE}',
+    }[kind]
+
+
+def _check_time(value: Any, where: str) -> str:
+    found = _RFC3339.match(value) if isinstance(value, str) else None
+    if found:
+        try:
+            datetime.strptime(f"{found.group(1)}T{found.group(2)}", "%Y-%m-%dT%H:%M:%S")
+            return str(value)
+        except ValueError:
+            pass
+    raise OptionError(f"{where} must be an RFC 3339 time with a zone, e.g. {_TIME_EXAMPLE}, got {value!r}")
+
+
+def _check_uuid(value: Any, where: str) -> Dict[str, str]:
+    data = value.get("data") if isinstance(value, dict) and set(value) == {"data"} else value
+    if isinstance(data, str) and _UUID.match(data):
+        return {"data": data}
+    raise OptionError(f"{where} must be {_type_name(UUID)}, got {value!r}")
+
+
+def check_value(kind: str, name: str, value: Any) -> Any:
+    """One option's value as the server takes it (a plain component id becomes {"data": ID}); OptionError if not."""
+    known = KIND_OPTIONS[kind]
+    where = f"{kind}.{name}"
+    if name not in known:
+        raise OptionError(f"{kind} has no option {name!r}; its options: {_names(known)}")
+    expected = known[name]
+    if isinstance(expected, tuple):
+        if isinstance(value, str) and value in expected:
+            return value
+        raise OptionError(f"{where} must be one of {_names(expected)}, got {value!r}")
+    if expected == BOOL and isinstance(value, bool):
+        return value
+    if expected == STRING and isinstance(value, str):
+        return value
+    if expected == INT32 and isinstance(value, int) and not isinstance(value, bool):
+        if INT32_RANGE[0] <= value <= INT32_RANGE[1]:
+            return value
+    if expected == UUID:
+        return _check_uuid(value, where)
+    if expected == TIME_FILTER and isinstance(value, dict):
+        unknown = [key for key in value if key not in TIME_FILTER_FIELDS]
+        if unknown:
+            raise OptionError(f"{where} has no field {unknown[0]!r}; its fields: {_names(TIME_FILTER_FIELDS)}")
+        return {key: _check_time(item, f"{where}.{key}") for key, item in value.items()}
+    raise OptionError(f"{where} must be {_type_name(expected)}, got {value!r}")
+
+
+def check_options(kind: str, options: Dict[str, Any]) -> Dict[str, Any]:
+    """A kind's options object checked against its swagger definition, normalised for the server."""
+    return {name: check_value(kind, name, value) for name, value in options.items()}
+
+
+def _from_text(kind: str, path: List[str], text: str) -> Any:
+    """The typed value of `--option KIND.NAME=TEXT` (enum names also short and in any case: json)."""
+    name = path[0]
+    known = KIND_OPTIONS[kind]
+    if name not in known:
+        raise OptionError(f"{kind} has no option {name!r}; its options: {_names(known)}")
+    expected = known[name]
+    where = f"{kind}.{'.'.join(path)}"
+    if expected == TIME_FILTER:
+        if len(path) != 2 or path[1] not in TIME_FILTER_FIELDS:
+            fields = " or ".join(f"{kind}.{name}.{field}" for field in TIME_FILTER_FIELDS)
+            raise OptionError(f"give {where} as {fields}")
+        return {path[1]: _check_time(text, where)}
+    if len(path) != 1:
+        raise OptionError(f"{kind}.{name} has no fields; give it as {kind}.{name}=VALUE")
+    if isinstance(expected, tuple):
+        prefix = _enum_prefix(expected)
+        for value in expected:
+            if text.strip().upper() in (value, value[len(prefix) :]):
+                return value
+        raise OptionError(f"{where} must be one of {_names(expected)}, got {text!r}")
+    if expected == BOOL:
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise OptionError(f"{where} must be true or false, got {text!r}")
+    if expected == INT32:
+        try:
+            number = int(text)
+        except ValueError:
+            raise OptionError(f"{where} must be {_type_name(INT32)}, got {text!r}")
+        return check_value(kind, name, number)
+    if expected == UUID:
+        return _check_uuid(text, where)
+    return text
+
+
+def apply_option(contents: Dict[str, Any], spec: str) -> None:
+    """Add `KIND.NAME=VALUE` (or KIND.NAME.FIELD=VALUE for a time filter) to exportContents, checked."""
+    target, sep, text = spec.partition("=")
+    path = target.strip().split(".")
+    if not sep or len(path) < 2 or not all(path):
+        raise OptionError(f"expected KIND.NAME=VALUE, e.g. projectTree.exportType=EXPORT_TYPE_JSON, got {spec!r}")
+    kind = next((k for k in EXPORT_KINDS if k.lower() == path[0].lower()), None)
+    if kind is None:
+        raise OptionError(_unknown_kind(path[0]))
+    value = _from_text(kind, path[1:], text)
+    options = contents.setdefault(kind, {})
+    name = path[1]
+    if isinstance(value, dict) and KIND_OPTIONS[kind][name] == TIME_FILTER:
+        options[name] = {**options.get(name, {}), **value}
+    else:
+        options[name] = value
+
+
+def _unknown_kind(kind: str) -> str:
+    return (
+        f"unknown export kind {kind!r}; known kinds: {_names(EXPORT_KINDS)} (--raw-contents sends others as they are)"
+    )
+
+
+def build_contents(
+    kinds: Tuple[str, ...],
+    contents_json: Optional[Dict[str, Any]] = None,
+    option_specs: Tuple[str, ...] = (),
+    raw: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """exportContents from the export command's options, each checked against the swagger (InputError if not).
+
+    --contents-json gives kinds with options, --contents adds {"<kind>": {}}, --option sets one option,
+    and --raw-contents is merged last, unchecked (kinds and options a newer server knows), its options winning.
+    """
+    contents: Dict[str, Any] = {}
+    if contents_json is not None:
+        if not contents_json and not (kinds or option_specs or raw):
+            raise InputError("names no export kind", param_hint="'--contents-json'")
+        for kind, options in contents_json.items():
+            if kind not in KIND_OPTIONS:
+                raise InputError(_unknown_kind(kind), param_hint="'--contents-json'")
+            if not isinstance(options, dict):
+                raise InputError(
+                    f"the options of {kind} must be a JSON object, got {type(options).__name__}",
+                    param_hint="'--contents-json'",
+                )
+            try:
+                contents[kind] = check_options(kind, options)
+            except OptionError as exc:
+                raise InputError(str(exc), param_hint="'--contents-json'")
+    for kind in kinds:
+        contents.setdefault(kind, {})
+    for spec in option_specs:
+        try:
+            apply_option(contents, spec)
+        except OptionError as exc:
+            raise InputError(str(exc), param_hint="'--option'")
+    for kind, options in (raw or {}).items():
+        if not isinstance(options, dict):
+            raise InputError(
+                f"the options of {kind} must be a JSON object, got {type(options).__name__}",
+                param_hint="'--raw-contents'",
+            )
+        contents[kind] = {**contents.get(kind, {}), **options}
+    return contents or {DEFAULT_KIND: {}}
 
 
 # --- src/cirelay/octoplant/cli.py ----------------------------------------
@@ -1476,31 +1979,12 @@ class ExportKind(click.ParamType):
         for kind in EXPORT_KINDS:
             if str(value).lower() == kind.lower():
                 return kind
-        self.fail(f"unknown export kind {value!r}; known kinds: {', '.join(EXPORT_KINDS)}", param, ctx)
-
-
-def build_contents(kinds: Tuple[str, ...], contents_json: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """exportContents from --contents-json (options included) plus {"<kind>": {}} per --contents."""
-    contents: Dict[str, Any] = {}
-    if contents_json is not None:
-        unknown = [key for key in contents_json if key not in EXPORT_KINDS]
-        if unknown:
-            raise click.BadParameter(
-                f"unknown export kind {unknown[0]!r}; known kinds: {', '.join(EXPORT_KINDS)}",
-                param_hint="'--contents-json'",
-            )
-        for key, value in contents_json.items():
-            if not isinstance(value, dict):
-                raise click.BadParameter(
-                    f"the options of {key} must be a JSON object, got {type(value).__name__}",
-                    param_hint="'--contents-json'",
-                )
-        if not contents_json and not kinds:
-            raise click.BadParameter("names no export kind", param_hint="'--contents-json'")
-        contents.update(contents_json)
-    for kind in kinds:
-        contents.setdefault(kind, {})
-    return contents or {DEFAULT_KIND: {}}
+        self.fail(
+            f"unknown export kind {value!r}; known kinds: {', '.join(EXPORT_KINDS)} "
+            "(--raw-contents sends others as they are)",
+            param,
+            ctx,
+        )
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -1655,24 +2139,58 @@ def cli() -> None:
     type=JsonArg(dict),
     envvar="OCTOPLANT_CONTENTS_JSON",
     show_envvar=True,
-    help='The whole exportContents object with options (JSON, @file or -), e.g. {"projectTree": {}}.',
+    help="The exportContents object with options (JSON, @file or -), e.g. "
+    '{"projectTree": {"exportType": "EXPORT_TYPE_JSON"}}; checked against the vendor\'s swagger.',
+)
+@click.option(
+    "--option",
+    "option_specs",
+    metavar="KIND.NAME=VALUE",
+    multiple=True,
+    envvar="OCTOPLANT_OPTION",
+    show_envvar=True,
+    help="One option of a kind, repeatable, checked against the swagger: projectTree.exportType=json, "
+    "componentLog.componentId=ID, eventLog.timeStampFilter.filterFrom=2023-10-01T00:00:00Z.",
+)
+@click.option(
+    "--raw-contents",
+    type=JsonArg(dict),
+    envvar="OCTOPLANT_RAW_CONTENTS",
+    show_envvar=True,
+    help="exportContents entries sent as they are, unchecked (kinds or options of a newer server); "
+    "merged last, over the others.",
 )
 @output_option
 @wait_options(wait_flag=False, cancel_default=True, poll_max=10)
+@click.option(
+    "--pickup-timeout",
+    type=click.FloatRange(min=0),
+    default=PICKUP_TIMEOUT,
+    show_default=True,
+    envvar="OCTOPLANT_PICKUP_TIMEOUT",
+    show_envvar=True,
+    help="Give up (exit 1, cancelling it) on an order still STATE_UNSPECIFIED, not picked up by the "
+    "export service, after this many seconds.",
+)
 def export(
     *,
     make_client: Callable[[], OctoplantClient],
     kinds: Tuple[str, ...],
     contents_json: Optional[Dict[str, Any]],
+    option_specs: Tuple[str, ...],
+    raw_contents: Optional[Dict[str, Any]],
     path: str,
     timeout: float,
     poll_max: float,
     cancel_on_timeout: bool,
+    pickup_timeout: float,
 ) -> None:
     """Order an export, wait for it, and save the checked ZIP at PATH."""
-    contents = build_contents(kinds, contents_json)
+    contents = build_contents(kinds, contents_json, option_specs, raw_contents)
     check_output(path)
-    result = make_client().export(contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    result = make_client().export(
+        contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout, pickup_timeout=pickup_timeout
+    )
     _emit_download(result)
 
 

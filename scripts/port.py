@@ -5,23 +5,28 @@
 #   src/cirelay/errors.py
 #   src/cirelay/output.py
 #   src/cirelay/cli.py
+#   src/cirelay/port/bulk.py
+#   src/cirelay/port/common.py
+#   src/cirelay/port/ci_report.py
 #   src/cirelay/http.py
 #   src/cirelay/port/client.py
-#   src/cirelay/port/ci_report.py
 #   src/cirelay/port/cli.py
-"""cirelay-port: talk to Port (getport.io) from a CI job.
+"""cirelay-port: talk to Port (port.io) from a CI job.
 
 Upserts, reads, searches and deletes catalog entities (one at a time or in bulk), reports the
-current CircleCI / GitHub Actions job as an entity, and creates, reads, updates and logs to
-self-service action runs. Every command prints its result as JSON on stdout.
+current CI job (CircleCI, GitHub Actions, GitLab, Jenkins, Azure Pipelines, Bitbucket, Buildkite,
+Codefresh) as an entity, and creates, finds, reads, updates and logs to self-service action runs.
+Every command prints its result as JSON on stdout.
 
 Environment:
   PORT_CLIENT_ID, PORT_CLIENT_SECRET  credentials (required)
-  PORT_BASE_URL     API base URL, with or without a trailing /v1 (default https://api.getport.io)
-  PORT_REGION       eu | us: picks the base URL when PORT_BASE_URL is not set (default eu)
+  PORT_BASE_URL     API base URL, with or without a trailing /v1 (default https://api.port.io;
+                    https://api.getport.io still works when given)
+  PORT_REGION       eu | us: api.port.io or api.us.port.io when PORT_BASE_URL is not set (default eu)
   PORT_RUN_ID       the action run that entity changes belong to, and the default RUN_ID
   PORT_TOKEN_CACHE  0 turns off the per-job token cache (a 0600 file under $RUNNER_TEMP or the temp dir)
   CIRELAY_TIMEOUT   request timeout in seconds, or 'connect,read'
+  CIRELAY_MAX_WAIT  longest wait for a rate-limit window to reset, in seconds (default 120)
 
 Example:
   python scripts/port.py entity upsert -b microservice -i payments --properties '{"version": "1.4.2"}'
@@ -35,6 +40,7 @@ import functools
 import hashlib
 import json
 import os
+import queue
 import re
 import shlex
 import signal
@@ -44,7 +50,7 @@ import threading
 import time
 import uuid
 from typing import Any, Callable, Dict, IO, Iterator, List, Optional, Sequence, Tuple
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 import click
 import requests
@@ -615,6 +621,749 @@ class CirelayGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
 
 
+# --- src/cirelay/port/bulk.py ----------------------------------------
+
+BULK_MAX_ENTITIES = 20  # Port's limit per /entities/bulk request
+BULK_MAX_BYTES = 1024 * 1024  # Port answers 413 above 1 MiB per request body
+PROGRESS_EVERY = 10.0  # seconds: a bulk run says how far it got at least this often ...
+PROGRESS_STEP = 0.1  # ... or at each further tenth of its inputs, whichever comes first; never more often
+STOP_GRACE = 10.0  # seconds the batches in flight get to finish after SIGTERM/SIGINT
+# The spec's identifier pattern ^(?!\.{1,2}$)[\p{L}0-9@_.+:\\/=-]+$ (\p{L}: any letter; \w adds only _ and digits).
+_IDENTIFIER = re.compile(r"[\w@.+:\\/=-]+")  # with fullmatch, and never "." or ".."
+
+
+class _NotSent(Exception):
+    """A request given up before it was sent (the bulk run is stopping)."""
+
+
+_NOT_SENT: Dict[str, Any] = {"error": "not_sent"}  # marker: the batch was never sent
+
+
+def _indexes(batch: Any) -> List[int]:
+    return [item[0] for item in (batch[1] if isinstance(batch, tuple) else batch)]
+
+
+def _items(batch: Any) -> List[Tuple[int, str]]:
+    return [(item[0], item[1]) for item in (batch[1] if isinstance(batch, tuple) else batch)]
+
+
+def _failure(index: int, identifier: Optional[str], error: str, message: str) -> Dict[str, Any]:
+    return {"index": index, "identifier": identifier, "error": error, "message": message}
+
+
+def _bulk_size(encoded: List[bytes]) -> int:
+    """Bytes of {"entities":[…]} holding these already-encoded entities."""
+    return len(b'{"entities":[]}') + sum(len(e) for e in encoded) + max(0, len(encoded) - 1)
+
+
+def _map_bulk_result(batch: List[Tuple[int, str, bytes]], body: Any) -> Dict[int, Optional[Dict[str, Any]]]:
+    """Map a 200/207 body's per-batch indexes back to input indexes; unreported entities fail."""
+    done: Dict[int, Optional[Dict[str, Any]]] = {}
+    body = body if isinstance(body, dict) else {}
+
+    def position(item: Any) -> Optional[int]:
+        if not isinstance(item, dict):
+            return None
+        at = item.get("index")
+        if isinstance(at, int) and 0 <= at < len(batch) and batch[at][0] not in done:
+            return at
+        for at, (index, identifier, _) in enumerate(batch):  # no usable index: match the identifier
+            if index not in done and identifier == str(item.get("identifier")):
+                return at
+        return None
+
+    for item in body.get("entities") or []:
+        at = position(item)
+        if at is not None:
+            done[batch[at][0]] = None
+    for item in body.get("errors") or []:
+        at = position(item)
+        if at is not None:
+            index, identifier, _ = batch[at]
+            error = str(item.get("error") or f"http_{item.get('statusCode')}")
+            done[index] = _failure(index, identifier, error, str(item.get("message") or error))
+    for index, identifier, _ in batch:
+        if index not in done:
+            done[index] = _failure(index, identifier, "unreported", "Port's reply did not mention this entity")
+    return done
+
+
+def plan_upsert_batches(
+    blueprint: Optional[str], entities: List[Dict[str, Any]]
+) -> Tuple[List[Tuple[str, List[Tuple[int, str, bytes]]]], Dict[int, Optional[Dict[str, Any]]]]:
+    """Entities packed into bulk requests (per blueprint, at most 20 / 1 MiB each, in input order).
+
+    An entity's own "blueprint" field wins over `blueprint`. Returns the batches, each (blueprint,
+    [(input index, identifier, encoded entity)]), and the inputs failed here without being sent.
+    """
+    outcomes: Dict[int, Optional[Dict[str, Any]]] = {}  # input index -> None (upserted) or failure
+    batches: List[Tuple[str, List[Tuple[int, str, bytes]]]] = []
+    current: Dict[str, List[Tuple[int, str, bytes]]] = {}
+    for index, entity in enumerate(entities):
+        identifier = str(entity.get("identifier"))
+        target = entity.get("blueprint") or blueprint
+        if not isinstance(target, str) or not target:
+            raise InputError(f'item {index + 1} of the entities names no blueprint: give -b or a "blueprint" field')
+        body = {k: v for k, v in entity.items() if k != "blueprint"}
+        encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if not _IDENTIFIER.fullmatch(identifier) or identifier in (".", ".."):
+            # Port's request schema refuses the whole request for one such identifier: keep it out.
+            outcomes[index] = _failure(
+                index,
+                identifier,
+                "invalid_request",
+                f"identifier {identifier!r} is not a Port identifier (letters, digits and @_.+:\\/=- only)",
+            )
+            continue
+        if _bulk_size([encoded]) > BULK_MAX_BYTES:
+            outcomes[index] = _failure(
+                index, identifier, "too_large", f"the entity is {len(encoded)} bytes; Port takes at most 1 MiB"
+            )
+            continue
+        batch = current.setdefault(target, [])
+        if batch and (
+            len(batch) >= BULK_MAX_ENTITIES or _bulk_size([c[2] for c in batch] + [encoded]) > BULK_MAX_BYTES
+        ):
+            batches.append((target, batch))
+            batch = current[target] = []
+        batch.append((index, identifier, encoded))
+    batches.extend((bp, batch) for bp, batch in current.items() if batch)
+    batches.sort(key=lambda b: b[1][0][0])  # input order
+    return batches, outcomes
+
+
+class Progress:
+    """'upserted 400/1000 entities (40 %)' on stderr, at most once per tenth of the inputs or per 10 s.
+
+    Quiet for a run of one request; the last line is left to the result.
+    """
+
+    def __init__(self, total: int, batches: int, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.what, self.clock = total, what, clock
+        self.quiet = batches < 2 or total == 0
+        self.done = 0
+        self.shown_at = clock()
+        self.next_step = PROGRESS_STEP
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self.quiet or self.done >= self.total:
+            return
+        now = self.clock()
+        if self.done / self.total >= self.next_step or now - self.shown_at >= PROGRESS_EVERY:
+            log(f"{self.what} {self.done}/{self.total} entities ({100 * self.done // self.total} %)")
+            self.shown_at = now
+            while self.next_step <= self.done / self.total:
+                self.next_step += PROGRESS_STEP
+
+
+def run_batches(
+    batches: List[Any],
+    send: Callable[[Any], Dict[int, Optional[Dict[str, Any]]]],
+    concurrency: int,
+    stopping: threading.Event,
+    what: str = "entities",
+) -> Tuple[Dict[int, Optional[Dict[str, Any]]], List[int], bool]:
+    """Send batches, at most `concurrency` in flight; on SIGTERM/SIGINT send no more.
+
+    The batches in flight get STOP_GRACE seconds to finish (a second signal stops at once); what
+    they do not finish in time is failed as 'interrupted' (sent, answer not seen). Returns the
+    outcomes, the input indexes never sent, and whether the run was stopped.
+    """
+    outcomes: Dict[int, Optional[Dict[str, Any]]] = {}
+    finished: queue.Queue[Tuple[int, Any]] = queue.Queue()
+    in_flight: Dict[int, Any] = {}
+    pending = list(enumerate(batches))
+    pending.reverse()
+    interrupted = False
+    progress = Progress(sum(len(_indexes(b)) for b in batches), len(batches), what)
+
+    def work(number: int, batch: Any) -> None:
+        try:
+            finished.put((number, send(batch)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            finished.put((number, exc))
+
+    def collect(number: int, result: Any) -> None:
+        batch = in_flight.pop(number)
+        progress.add(len(_indexes(batch)))
+        if isinstance(result, _NotSent):
+            for index in _indexes(batch):
+                outcomes.setdefault(index, _NOT_SENT)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            outcomes.update(result)
+
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < max(1, concurrency):
+                number, batch = pending.pop()
+                in_flight[number] = batch
+                threading.Thread(target=work, args=(number, batch), daemon=True).start()
+            collect(*finished.get())
+    except KeyboardInterrupt:
+        interrupted = True
+        stopping.set()
+        count = sum(len(_indexes(b)) for b in in_flight.values())
+        if in_flight:
+            log(
+                f"stopping: {len(in_flight)} batch(es) of {count} entities in flight get up to "
+                f"{STOP_GRACE:g} s to finish (a second signal stops at once); nothing more is sent"
+            )
+        else:
+            log("stopping: nothing more is sent")
+        deadline = time.monotonic() + STOP_GRACE
+        try:
+            while in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    collect(*finished.get(timeout=left))
+                except queue.Empty:
+                    break
+        except KeyboardInterrupt:
+            log("second signal: stopping at once")
+        for batch in in_flight.values():
+            for index, identifier in _items(batch):
+                outcomes[index] = _failure(
+                    index, identifier, "interrupted", "sent to Port, but the run stopped before its answer came"
+                )
+    not_attempted = [i for b in batches for i in _indexes(b) if outcomes.get(i, _NOT_SENT) is _NOT_SENT]
+    for index in not_attempted:
+        outcomes.pop(index, None)
+    return outcomes, not_attempted, interrupted
+
+
+# --- src/cirelay/port/common.py ----------------------------------------
+
+# The official API hosts (docs.port.io "Port API": EU and US; the security page allow-lists only these).
+REGION_URLS = {"eu": "https://api.port.io", "us": "https://api.us.port.io"}
+DEFAULT_BASE_URL = REGION_URLS["eu"]
+TOKEN_MARGIN = 300.0  # seconds: a cached token is dropped this long before Port says it expires
+BULK_DELETE_MAX = 100  # identifiers per /bulk/entities/delete request (spec: entities maxItems 100)
+DEFAULT_MAX_WAIT = 120.0  # seconds: the longest wait for a rate-limit window (CIRELAY_MAX_WAIT)
+RATE_LIMIT_RETRIES = 8  # 429s of one request waited out before giving up
+LOG_MATCH_SKEW = 120.0  # seconds of clock skew allowed when a lost log line is looked for in the run's log
+SEARCH_PAGE_SIZE = 200  # entities per page of a blueprint search
+LOGS_PAGE_SIZE = 50  # the most GET /actions/runs/{id}/logs returns per page
+CI_STATUSES = ("running", "success", "failure")
+RUN_STATUSES = ("SUCCESS", "FAILURE")
+_IDENTIFIER_UNSAFE = re.compile(r"[^A-Za-z0-9@_.+:/=-]+")  # Port identifiers allow only these
+# Entity fields a search names with a $ (docs "Search & query": meta-properties).
+META_PROPERTIES = (
+    "identifier",
+    "title",
+    "icon",
+    "team",
+    "blueprint",
+    "createdAt",
+    "updatedAt",
+    "createdBy",
+    "updatedBy",
+)
+CI_FIELDS = (
+    "provider",
+    "pipeline",
+    "job",
+    "status",
+    "url",
+    "commit",
+    "branch",
+    "tag",
+    "triggeredBy",
+    "startedAt",
+    "finishedAt",
+)
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
+
+_TOKEN_REJECTED = "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET"  # noqa: S105 - a message, not a secret
+_ENTITY_NOT_FOUND = "entity {id} not found in blueprint {bp}"
+_BLUEPRINT_NOT_FOUND = "blueprint {bp} not found"
+_RUN_NOT_FOUND = "action run {id} not found"
+_RUN_FINISHED = "action run {id} has already finished and cannot be changed"
+_ACTION_NOT_FOUND = "action {action} not found"
+
+
+def api_base(base_url: Optional[str], region: Optional[str] = None) -> str:
+    """The API root ending in /v1, whether the base URL was given with or without it."""
+    base = (base_url or REGION_URLS.get((region or "eu").lower(), DEFAULT_BASE_URL)).strip().rstrip("/")
+    if base.endswith("/v1"):
+        base = base[: -len("/v1")]
+    return f"{base}/v1"
+
+
+def entity_page(api: str, blueprint: str, identifier: str) -> Optional[str]:
+    """The entity's page in Port's app (app.port.io, app.us.port.io) for the API it came from; None for other hosts."""
+    host = urlsplit(api).hostname or ""
+    if not host.startswith("api."):
+        return None
+    return f"https://app.{host[4:]}/{quote(blueprint, safe='')}Entity?identifier={quote(identifier, safe='')}"
+
+
+def check_base_url(base_url: Optional[str]) -> None:
+    """Exit 2 for a base URL requests cannot use, and for a CA bundle variable naming a missing file."""
+    base = (base_url or "").strip()
+    if base and not base.lower().startswith(("https://", "http://")):
+        raise InputError(f"--base-url (PORT_BASE_URL) must start with https:// or http://, got {base!r}")
+    if base.lower().startswith("http://"):
+        return
+    # requests takes these itself; a wrong path would only show as a traceback at the first request.
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        path = os.environ.get(name)
+        if path:
+            if not os.path.exists(path):
+                raise InputError(f"{name} names {path}, which does not exist")
+            return
+
+
+def _q(value: str) -> str:
+    """One URL path segment: identifiers may hold '/', '#', spaces."""
+    return quote(value, safe="")
+
+
+def _given(**fields: Any) -> Dict[str, Any]:
+    """The fields that have a value: an option left out is left out of the request, not sent as null."""
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def _now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _max_wait() -> float:
+    """CIRELAY_MAX_WAIT: the longest single wait for a rate-limit window, in seconds."""
+    raw = os.environ.get("CIRELAY_MAX_WAIT", "").strip()
+    if not raw:
+        return DEFAULT_MAX_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"CIRELAY_MAX_WAIT must be seconds, got {raw!r}")
+    if value < 0:
+        raise InputError(f"CIRELAY_MAX_WAIT must be seconds, got {raw!r}")
+    return value
+
+
+def search_fields(fields: Tuple[str, ...]) -> List[str]:
+    """A blueprint search's include/exclude: property/relation identifiers and $meta-properties.
+
+    Entity-JSON paths are translated (identifier -> $identifier, properties.region -> region);
+    the search's own form ($title, region) is kept as is.
+    """
+    out = []
+    for name in fields:
+        head, dot, rest = name.partition(".")
+        if dot and head in ("properties", "relations") and rest:
+            out.append(rest)
+        elif name in META_PROPERTIES:
+            out.append(f"${name}")
+        else:
+            out.append(name)
+    return out
+
+
+def entity_paths(fields: Tuple[str, ...]) -> List[str]:
+    """GET entity's include/exclude: entity-JSON paths ($identifier -> identifier, region -> properties.region)."""
+    out = []
+    for name in fields:
+        if name.startswith("$"):
+            out.append(name[1:])
+        elif "." in name or name in META_PROPERTIES or name in ("properties", "relations"):
+            out.append(name)
+        else:
+            out.append(f"properties.{name}")
+    return out
+
+
+class PortError(CirelayError):
+    """A Port API error, with the X-Trace-Id Port support asks for, and whether urllib3 had retried it."""
+
+    def __init__(self, message: str, *, trace_id: Optional[str] = None, retried: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.trace_id = trace_id
+        self.retried = retried
+
+
+def _ambiguous(exc: CirelayError) -> bool:
+    """The request may have been applied although no answer says so: a gateway error or a lost connection."""
+    return exc.status is None or exc.status >= 500
+
+
+class TokenCache:
+    """Port tokens shared by the steps of one CI job: one 0600 file per base URL + client id."""
+
+    def __init__(self, api: str, client_id: str, directory: Optional[str] = None) -> None:
+        key = hashlib.sha256(f"{api}\n{client_id}".encode()).hexdigest()[:32]
+        folder = directory or os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()
+        self.path = os.path.join(folder, f"cirelay-port-token-{key}.json")
+
+    def load(self) -> Optional[str]:
+        """The cached token if it is ours, private and not about to expire."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                info = os.fstat(handle.fileno())
+                if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+                    return None  # someone else's file, or readable by others: never trust it
+                data = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        token, expires_at = data.get("accessToken"), data.get("expiresAt")
+        if isinstance(token, str) and token and isinstance(expires_at, (int, float)) and expires_at > time.time():
+            return token
+        return None
+
+    def save(self, token: str, expires_in: float) -> None:
+        """Write the token where only this user can read it; a failure only costs a new token later."""
+        lifetime = expires_in - min(TOKEN_MARGIN, expires_in / 10)
+        payload = json.dumps({"accessToken": token, "expiresAt": time.time() + lifetime})
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".cirelay-port-token-", dir=os.path.dirname(self.path))  # mode 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(payload)
+                os.replace(tmp, self.path)
+            except OSError:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            log(f"could not cache the Port token in {self.path}: {exc.strerror}")
+
+    def clear(self) -> None:
+        """Forget the cached token (Port refused it)."""
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+class RateLimiter:
+    """Port's x-ratelimit-* headers, shared by every thread: pause before a request when the window is spent.
+
+    Port limits per organisation (every integration shares the budget) and says where a window stands on
+    every reply: x-ratelimit-remaining requests left until x-ratelimit-reset (docs.port.io/api-reference/
+    rate-limits; the docs call it the seconds left, the issue saw UTC epoch seconds: both are read).
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._resume_at = 0.0  # time.time() before which no request should go out
+        self._told_until = 0.0
+        self._stop = stop
+        self.waited = 0.0
+
+    @staticmethod
+    def reset_at(headers: Any, now: float) -> Optional[float]:
+        raw = headers.get("x-ratelimit-reset")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return None
+        return value if value > 1_000_000_000 else now + value  # epoch seconds, or seconds from now
+
+    def note(self, headers: Any) -> None:
+        """Read the window from a reply; when none is left, hold new requests until it resets."""
+        remaining = headers.get("x-ratelimit-remaining")
+        if remaining is None or str(remaining).strip() != "0":
+            return
+        now = time.time()
+        until = self.reset_at(headers, now)
+        if until is None:
+            return
+        with self._lock:
+            self._resume_at = max(self._resume_at, min(until, now + _max_wait()))
+
+    def after_429(self, headers: Any, attempt: int) -> None:
+        """Hold requests after a 429: for Retry-After when given, else until x-ratelimit-reset, else a backoff."""
+        now = time.time()
+        wait: Optional[float] = None
+        retry_after = headers.get("Retry-After")
+        if retry_after is not None:
+            try:
+                wait = float(retry_after)
+            except ValueError:
+                wait = None
+        if wait is None:
+            until = self.reset_at(headers, now)
+            wait = None if until is None else until - now
+        if wait is None:
+            wait = 0.5 * 2**attempt
+        wait = max(0.05, min(wait, _max_wait()))
+        with self._lock:
+            self._resume_at = max(self._resume_at, now + wait)
+
+    def pause(self, why: str) -> None:
+        """Wait until the window resets (one progress line per wait); raise _NotSent when the run is stopping."""
+        with self._lock:
+            delay = self._resume_at - time.time()
+            if delay <= 0:
+                return
+            if self._resume_at > self._told_until + 1.0:
+                self._told_until = self._resume_at
+                log(f"Port's rate limit {why}: waiting {delay:.1f} s for the window to reset")
+                self.waited += delay
+        if self._stop.wait(delay):
+            raise _NotSent()
+
+
+def _without_429_retries(session: requests.Session) -> requests.Session:
+    """The shared session, but 429s come back to PortClient.call, which waits as Port's headers say."""
+    for adapter in session.adapters.values():
+        retry = getattr(adapter, "max_retries", None)
+        if isinstance(adapter, HTTPAdapter) and isinstance(retry, Retry) and retry.status_forcelist:
+            # urllib3 would also retry a 429 that has Retry-After on its own, silently and past CIRELAY_MAX_WAIT.
+            adapter.max_retries = retry.new(
+                status_forcelist=frozenset(retry.status_forcelist) - {429}, respect_retry_after_header=False
+            )
+    return session
+
+
+def _upsert_params(
+    merge: bool, create_missing_related: bool, validate_only: bool, run_id: Optional[str]
+) -> Dict[str, str]:
+    params = {"upsert": "true", "merge": "true" if merge else "false"}
+    if create_missing_related:
+        params["create_missing_related_entities"] = "true"
+    if validate_only:
+        params["validation_only"] = "true"
+    if run_id:
+        params["run_id"] = run_id
+    return params
+
+
+def _error_name(exc: CirelayError) -> str:
+    return {413: "too_large", 401: "unauthorized", 404: "not_found", 422: "invalid_request"}.get(
+        exc.status or 0, f"http_{exc.status}" if exc.status else "request_failed"
+    )
+
+
+def _run_has(run: Dict[str, Any], changes: Dict[str, Any]) -> bool:
+    """Whether a read of the run shows every change of a PATCH."""
+    for key, wanted in changes.items():
+        value = run.get(key)
+        if key == "link":
+            value = value if isinstance(value, list) else [value] if value else []
+        if value != wanted:
+            return False
+    return True
+
+
+def _epoch(stamp: Any) -> Optional[float]:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+# --- src/cirelay/port/ci_report.py ----------------------------------------
+
+def _branch_of(ref: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+    """(branch, tag) of a git ref such as refs/heads/main or refs/tags/v1."""
+    if not ref:
+        return None, None
+    if ref.startswith("refs/heads/"):
+        return ref[len("refs/heads/") :], None
+    if ref.startswith("refs/tags/"):
+        return None, ref[len("refs/tags/") :]
+    if ref.startswith("refs/"):
+        return None, None  # refs/pull/7/merge: no branch of its own
+    return ref, None
+
+
+def ci_facts(env: Dict[str, str]) -> Tuple[str, str, Dict[str, Optional[str]]]:  # noqa: PLR0911 - one per provider
+    """(provider, default identifier, properties) of the CI job this environment belongs to.
+
+    Each provider is told by its own variables and described from them; the identifier is stable
+    across the reports of one job (its run / pipeline / build id and its job name).
+    """
+    get = lambda name: env.get(name) or None  # noqa: E731 - empty variables count as unset
+    if env.get("CIRCLECI") == "true":
+        return (
+            "circleci",
+            f"circleci-{get('CIRCLE_WORKFLOW_ID') or 'local'}-{get('CIRCLE_JOB') or 'job'}",
+            {
+                "pipeline": get("CIRCLE_PROJECT_REPONAME"),
+                "job": get("CIRCLE_JOB"),
+                "url": get("CIRCLE_BUILD_URL"),
+                "commit": get("CIRCLE_SHA1"),
+                "branch": get("CIRCLE_BRANCH"),
+                "tag": get("CIRCLE_TAG"),
+                "triggeredBy": get("CIRCLE_USERNAME"),
+            },
+        )
+    if env.get("GITHUB_ACTIONS") == "true":
+        url = None
+        if get("GITHUB_REPOSITORY") and get("GITHUB_RUN_ID"):
+            server = (get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+            url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+        is_tag = get("GITHUB_REF_TYPE") == "tag"
+        return (
+            "github",
+            f"github-{get('GITHUB_RUN_ID') or 'local'}-{get('GITHUB_JOB') or 'job'}",
+            {
+                "pipeline": get("GITHUB_WORKFLOW"),
+                "job": get("GITHUB_JOB"),
+                "url": url,
+                "commit": get("GITHUB_SHA"),
+                "branch": get("GITHUB_HEAD_REF") or (None if is_tag else get("GITHUB_REF_NAME")),
+                "tag": get("GITHUB_REF_NAME") if is_tag else None,
+                "triggeredBy": get("GITHUB_ACTOR"),
+            },
+        )
+    if env.get("GITLAB_CI") == "true":
+        return (
+            "gitlab",
+            f"gitlab-{get('CI_PIPELINE_ID') or 'local'}-{get('CI_JOB_NAME') or 'job'}",
+            {
+                "pipeline": get("CI_PROJECT_PATH"),
+                "job": get("CI_JOB_NAME"),
+                "url": get("CI_JOB_URL"),
+                "commit": get("CI_COMMIT_SHA"),
+                "branch": get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME") or get("CI_COMMIT_BRANCH"),
+                "tag": get("CI_COMMIT_TAG"),
+                "triggeredBy": get("GITLAB_USER_LOGIN"),
+            },
+        )
+    if env.get("BUILDKITE") == "true":
+        url = get("BUILDKITE_BUILD_URL")
+        if url and get("BUILDKITE_JOB_ID"):
+            url = f"{url}#{env['BUILDKITE_JOB_ID']}"
+        step = get("BUILDKITE_STEP_KEY") or get("BUILDKITE_JOB_ID") or "job"
+        return (
+            "buildkite",
+            f"buildkite-{get('BUILDKITE_BUILD_ID') or 'local'}-{step}",
+            {
+                "pipeline": get("BUILDKITE_PIPELINE_SLUG"),
+                "job": get("BUILDKITE_LABEL") or get("BUILDKITE_STEP_KEY"),
+                "url": url,
+                "commit": get("BUILDKITE_COMMIT"),
+                "branch": None if get("BUILDKITE_TAG") else get("BUILDKITE_BRANCH"),
+                "tag": get("BUILDKITE_TAG"),
+                "triggeredBy": get("BUILDKITE_BUILD_CREATOR"),
+            },
+        )
+    if (env.get("TF_BUILD") or "").lower() == "true":
+        url = None
+        if get("SYSTEM_COLLECTIONURI") and get("SYSTEM_TEAMPROJECT") and get("BUILD_BUILDID"):
+            base = env["SYSTEM_COLLECTIONURI"].rstrip("/")
+            url = f"{base}/{quote(env['SYSTEM_TEAMPROJECT'])}/_build/results?buildId={env['BUILD_BUILDID']}"
+        branch, tag = _branch_of(get("BUILD_SOURCEBRANCH"))
+        pr_branch, _ = _branch_of(get("SYSTEM_PULLREQUEST_SOURCEBRANCH"))
+        job = get("SYSTEM_JOBDISPLAYNAME") or get("AGENT_JOBNAME")
+        return (
+            "azure",
+            f"azure-{get('BUILD_BUILDID') or 'local'}-{job or 'job'}",
+            {
+                "pipeline": get("BUILD_DEFINITIONNAME"),
+                "job": job,
+                "url": url,
+                "commit": get("BUILD_SOURCEVERSION"),
+                "branch": pr_branch or branch,
+                "tag": tag,
+                "triggeredBy": get("BUILD_REQUESTEDFOR"),
+            },
+        )
+    if get("BITBUCKET_BUILD_NUMBER"):
+        workspace, slug = get("BITBUCKET_WORKSPACE"), get("BITBUCKET_REPO_SLUG")
+        number = env["BITBUCKET_BUILD_NUMBER"]
+        url = f"https://bitbucket.org/{workspace}/{slug}/pipelines/results/{number}" if workspace and slug else None
+        step = (get("BITBUCKET_STEP_UUID") or "step").strip("{}")
+        return (
+            "bitbucket",
+            f"bitbucket-{slug or 'repo'}-{number}-{step}",
+            {
+                "pipeline": get("BITBUCKET_REPO_FULL_NAME") or (f"{workspace}/{slug}" if workspace and slug else None),
+                "job": get("BITBUCKET_STEP_UUID"),
+                "url": url,
+                "commit": get("BITBUCKET_COMMIT"),
+                "branch": get("BITBUCKET_BRANCH"),
+                "tag": get("BITBUCKET_TAG"),
+                "triggeredBy": get("BITBUCKET_STEP_TRIGGERER_UUID"),
+            },
+        )
+    if get("CF_BUILD_ID"):
+        return (
+            "codefresh",
+            f"codefresh-{env['CF_BUILD_ID']}",
+            {
+                "pipeline": get("CF_PIPELINE_NAME"),
+                "job": get("CF_STEP_NAME"),
+                "url": get("CF_BUILD_URL"),
+                "commit": get("CF_REVISION"),
+                "branch": None if get("CF_RELEASE_TAG") else get("CF_BRANCH"),
+                "tag": get("CF_RELEASE_TAG"),
+                "triggeredBy": get("CF_BUILD_INITIATOR"),
+            },
+        )
+    if get("JENKINS_URL") or (get("BUILD_URL") and get("JOB_NAME")):
+        tag = get("TAG_NAME")
+        branch = get("CHANGE_BRANCH") or (None if tag else get("BRANCH_NAME"))
+        if not branch and not tag and get("GIT_BRANCH"):
+            branch = re.sub(r"^(origin/|refs/heads/)", "", env["GIT_BRANCH"])
+        return (
+            "jenkins",
+            f"jenkins-{(get('JOB_NAME') or 'job').replace('/', '-')}-{get('BUILD_NUMBER') or 'local'}",
+            {
+                "pipeline": get("JOB_NAME"),
+                "job": get("JOB_BASE_NAME"),
+                "url": get("BUILD_URL"),
+                "commit": get("GIT_COMMIT"),
+                "branch": branch,
+                "tag": tag,
+                "triggeredBy": get("BUILD_USER_ID") or get("CHANGE_AUTHOR"),
+            },
+        )
+    raise InputError(
+        "ci report runs inside a CI job: no CircleCI, GitHub Actions, GitLab, Buildkite, Azure Pipelines, "
+        "Bitbucket Pipelines, Codefresh or Jenkins variables are set (CIRCLECI, GITHUB_ACTIONS, GITLAB_CI, "
+        "BUILDKITE, TF_BUILD, BITBUCKET_BUILD_NUMBER, CF_BUILD_ID, JENKINS_URL)"
+    )
+
+
+def ci_entity(  # noqa: PLR0917 - mapping was added after the others
+    status: str,
+    identifier: Optional[str],
+    relations: Tuple[Tuple[str, str], ...],
+    properties: Optional[Dict[str, Any]],
+    environ: Optional[Dict[str, str]] = None,
+    mapping: Tuple[Tuple[str, str], ...] = (),
+) -> Dict[str, Any]:
+    """The entity describing the current CI job, from the CI's own variables.
+
+    With a mapping (our field -> the blueprint's property), only the mapped fields are sent, under
+    the blueprint's names; --properties are added as given.
+    """
+    env = dict(os.environ if environ is None else environ)
+    provider, default_id, props = ci_facts(env)
+    props["provider"] = provider
+    props["status"] = status
+    props["startedAt" if status == "running" else "finishedAt"] = _now_iso()
+    facts = _given(**props)
+    if mapping:
+        facts = {target: facts[ours] for ours, target in mapping if ours in facts}
+    facts.update(properties or {})
+    entity: Dict[str, Any] = {
+        "identifier": identifier or _IDENTIFIER_UNSAFE.sub("-", default_id),
+        "title": " / ".join(str(p) for p in (props.get("pipeline"), props.get("job")) if p) or default_id,
+        "properties": facts,
+    }
+    related: Dict[str, Any] = {}
+    for name, target in relations:
+        if name in related:
+            previous = related[name]
+            related[name] = [*previous, target] if isinstance(previous, list) else [previous, target]
+        else:
+            related[name] = target
+    if related:
+        entity["relations"] = related
+    return entity
+
+
 # --- src/cirelay/http.py ----------------------------------------
 
 USER_AGENT = f"cirelay/{__version__}"
@@ -794,113 +1543,6 @@ def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
 
 # --- src/cirelay/port/client.py ----------------------------------------
 
-REGION_URLS = {"eu": "https://api.getport.io", "us": "https://api.us.getport.io"}
-DEFAULT_BASE_URL = REGION_URLS["eu"]
-TOKEN_MARGIN = 300.0  # seconds: a cached token is dropped this long before Port says it expires
-BULK_MAX_ENTITIES = 20  # Port's limit per /entities/bulk request
-BULK_MAX_BYTES = 1024 * 1024  # Port answers 413 above 1 MiB per request body
-SEARCH_PAGE_SIZE = 200  # entities per page of a blueprint search
-LOGS_PAGE_SIZE = 50  # the most GET /actions/runs/{id}/logs returns per page
-CI_STATUSES = ("running", "success", "failure")
-RUN_STATUSES = ("SUCCESS", "FAILURE")
-_IDENTIFIER_UNSAFE = re.compile(r"[^A-Za-z0-9@_.+:/=-]+")  # Port identifiers allow only these
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what a token must be to go into an Authorization header
-
-_TOKEN_REJECTED = "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET"  # noqa: S105 - a message, not a secret
-_ENTITY_NOT_FOUND = "entity {id} not found in blueprint {bp}"
-_BLUEPRINT_NOT_FOUND = "blueprint {bp} not found"
-_RUN_NOT_FOUND = "action run {id} not found"
-_RUN_FINISHED = "action run {id} has already finished and cannot be changed"
-_ACTION_NOT_FOUND = "action {action} not found"
-
-
-def api_base(base_url: Optional[str], region: Optional[str] = None) -> str:
-    """The API root ending in /v1, whether the base URL was given with or without it."""
-    base = (base_url or REGION_URLS.get((region or "eu").lower(), DEFAULT_BASE_URL)).strip().rstrip("/")
-    if base.endswith("/v1"):
-        base = base[: -len("/v1")]
-    return f"{base}/v1"
-
-
-def check_base_url(base_url: Optional[str]) -> None:
-    """Exit 2 for a base URL requests cannot use, and for a CA bundle variable naming a missing file."""
-    base = (base_url or "").strip()
-    if base and not base.lower().startswith(("https://", "http://")):
-        raise InputError(f"--base-url (PORT_BASE_URL) must start with https:// or http://, got {base!r}")
-    if base.lower().startswith("http://"):
-        return
-    # requests takes these itself; a wrong path would only show as a traceback at the first request.
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        path = os.environ.get(name)
-        if path:
-            if not os.path.exists(path):
-                raise InputError(f"{name} names {path}, which does not exist")
-            return
-
-
-def _q(value: str) -> str:
-    """One URL path segment: identifiers may hold '/', '#', spaces."""
-    return quote(value, safe="")
-
-
-def _given(**fields: Any) -> Dict[str, Any]:
-    """The fields that have a value: an option left out is left out of the request, not sent as null."""
-    return {key: value for key, value in fields.items() if value is not None}
-
-
-def _now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-class TokenCache:
-    """Port tokens shared by the steps of one CI job: one 0600 file per base URL + client id."""
-
-    def __init__(self, api: str, client_id: str, directory: Optional[str] = None) -> None:
-        key = hashlib.sha256(f"{api}\n{client_id}".encode()).hexdigest()[:32]
-        folder = directory or os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()
-        self.path = os.path.join(folder, f"cirelay-port-token-{key}.json")
-
-    def load(self) -> Optional[str]:
-        """The cached token if it is ours, private and not about to expire."""
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                info = os.fstat(handle.fileno())
-                if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
-                    return None  # someone else's file, or readable by others: never trust it
-                data = json.load(handle)
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict):
-            return None
-        token, expires_at = data.get("accessToken"), data.get("expiresAt")
-        if isinstance(token, str) and token and isinstance(expires_at, (int, float)) and expires_at > time.time():
-            return token
-        return None
-
-    def save(self, token: str, expires_in: float) -> None:
-        """Write the token where only this user can read it; a failure only costs a new token later."""
-        lifetime = expires_in - min(TOKEN_MARGIN, expires_in / 10)
-        payload = json.dumps({"accessToken": token, "expiresAt": time.time() + lifetime})
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".cirelay-port-token-", dir=os.path.dirname(self.path))  # mode 0600
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(payload)
-                os.replace(tmp, self.path)
-            except OSError:
-                os.unlink(tmp)
-                raise
-        except OSError as exc:
-            log(f"could not cache the Port token in {self.path}: {exc.strerror}")
-
-    def clear(self) -> None:
-        """Forget the cached token (Port refused it)."""
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-
-
 class PortClient:
     """Port's REST API: one token per process, shared through TokenCache across the job's steps."""
 
@@ -916,32 +1558,33 @@ class PortClient:
         self._client_id = client_id
         self._client_secret = client_secret
         self._cache = TokenCache(self.api, client_id) if token_cache else None
-        self._session = make_session()
-        self._create_session = make_session(retry_unsafe=False)  # POSTs that create: never sent twice
+        self._session = _without_429_retries(make_session())
+        # POSTs that create: never sent twice
+        self._create_session = _without_429_retries(make_session(retry_unsafe=False))
         self._token: Optional[str] = None
-        self._refreshed = False
+        self._token_fresh = False  # fetched by this process and not yet seen working
         self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set when a bulk run stops: requests not yet sent are not sent
+        self.limiter = RateLimiter(self.stopping)
+        self._local = threading.local()  # per thread: whether the last answer came after urllib3 retried
 
     # -- token ------------------------------------------------------------------------------
     def _fetch_token(self) -> str:
+        url = f"{self.api}/auth/access_token"
         try:
-            body = api_request(
-                self._session,
-                "POST",
-                f"{self.api}/auth/access_token",
-                messages={401: _TOKEN_REJECTED, 403: _TOKEN_REJECTED},
-                json={"clientId": self._client_id, "clientSecret": self._client_secret},
+            response = self._send(
+                self._session, "POST", url, json={"clientId": self._client_id, "clientSecret": self._client_secret}
             )
+            body = self._checked(response, {401: _TOKEN_REJECTED, 403: _TOKEN_REJECTED})
         except CirelayError as exc:
             raise redact(exc, self._client_secret)
         token = body.get("accessToken") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
-            raise CirelayError(f"Port sent no accessToken (POST {self.api}/auth/access_token)")
+            raise CirelayError(f"Port sent no accessToken (POST {url})")
         mask(token)
         if not _HEADER_SAFE.fullmatch(token):  # requests would fail later and quote the header, token and all
             raise CirelayError(
-                "Port sent an accessToken with characters a header cannot carry "
-                f"(not shown; POST {self.api}/auth/access_token)"
+                f"Port sent an accessToken with characters a header cannot carry (not shown; POST {url})"
             )
         expires_in = body.get("expiresIn")
         if self._cache is not None and isinstance(expires_in, (int, float)) and expires_in > 0:
@@ -955,22 +1598,70 @@ class PortClient:
                 cached = self._cache.load() if self._cache is not None else None
                 if cached:
                     mask(cached)
-                self._token = cached or self._fetch_token()
+                    self._token, self._token_fresh = cached, False
+                else:
+                    self._token, self._token_fresh = self._fetch_token(), True
             return self._token
 
-    def _renew(self, refused: str) -> bool:
-        """After a 401: fetch one new token per process; False when that was already done."""
+    def _worked(self, token: str) -> None:
+        if self._token_fresh and self._token == token:
+            with self._lock:
+                if self._token == token:
+                    self._token_fresh = False
+
+    def _renew(self, refused: str, exc: CirelayError) -> None:
+        """After a 401: a new token when the refused one had worked (or came from the cache), shared by threads.
+
+        A token Port refuses on its very first use is not expired: the credentials cannot reach this API
+        (another organisation or region), and asking again would only loop.
+        """
         with self._lock:
             if self._token != refused:
-                return True  # another thread already renewed it
-            if self._refreshed:
-                return False
-            self._refreshed = True
+                return  # another thread already renewed it
+            if self._token_fresh:
+                raise PortError(
+                    "Port refused a new access token on its first use (401): PORT_CLIENT_ID/PORT_CLIENT_SECRET "
+                    f"get a token but it does not work here; check the region/base URL ({self.api}): " + exc.message,
+                    status=401,
+                    url=exc.url,
+                )
             log("Port refused the access token (401); fetching a new one")
             if self._cache is not None:
                 self._cache.clear()
-            self._token = self._fetch_token()
-            return True
+            self._token, self._token_fresh = None, False
+            self._token, self._token_fresh = self._fetch_token(), True
+
+    def _send(self, session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange (urllib3 retries 5xx and connection errors inside), errors as CirelayError."""
+        try:
+            return session.request(method, url, **kwargs)
+        except requests.exceptions.RetryError as exc:
+            raise PortError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+        except requests.exceptions.InvalidHeader:
+            raise PortError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
+        except requests.exceptions.RequestException as exc:
+            raise PortError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+
+    def _checked(self, response: requests.Response, messages: Optional[Dict[int, str]]) -> Any:
+        """The decoded body of a 2xx, or PortError naming Port's X-Trace-Id."""
+        trace = response.headers.get("X-Trace-Id")
+        retries = getattr(response.raw, "retries", None)
+        retried = bool(getattr(retries, "history", None))
+        try:
+            raise_for_status(response, messages)
+            return decode_json(response)
+        except CirelayError as exc:
+            message = exc.message
+            if trace:
+                message = f"{message[:-1]}; X-Trace-Id {trace})" if message.endswith(")") else f"{message} [{trace}]"
+            raise PortError(
+                message,
+                status=exc.status,
+                url=exc.url,
+                api_message=exc.api_message,
+                trace_id=trace,
+                retried=retried,
+            )
 
     def call(
         self,
@@ -982,25 +1673,41 @@ class PortClient:
         key: Optional[str] = None,
         **kwargs: Any,
     ) -> Any:
-        """One authenticated request under /v1; a 401 renews the token once and sends it again.
+        """One authenticated request under /v1.
 
-        With key, the answer must be an object: Port's {"ok": true, <key>: {...}} gives that
+        A 401 on a token that worked gets a new token and the request again, however often tokens expire;
+        a 429 waits for Port's window (Retry-After, else x-ratelimit-reset, at most CIRELAY_MAX_WAIT) and
+        tries again. With key, the answer must be an object: Port's {"ok": true, <key>: {...}} gives that
         member, a bare object itself; anything else is an error here rather than a crash later.
         """
         session = self._create_session if create else self._session
         url = f"{self.api}{path}"
         headers = dict(kwargs.pop("headers", None) or {})
+        limited = 0
         while True:
+            self.limiter.pause("is spent (x-ratelimit-remaining 0)")
+            if self.stopping.is_set():
+                raise _NotSent()
             token = self.token()
             headers["Authorization"] = f"Bearer {token}"
-            try:
-                body = api_request(session, method, url, messages=messages, headers=headers, **kwargs)
-            except CirelayError as exc:
-                # A 401 means Port did nothing, so even a create may be sent again with a new token;
-                # _renew says no once this process has already fetched a replacement.
-                if exc.status != 401 or not self._renew(token):
-                    raise redact(exc, token, self._client_secret)
+            response = self._send(session, method, url, headers=headers, **kwargs)
+            # urllib3 sent it again after a 5xx or a lost connection: an earlier attempt may have been applied.
+            self._local.retried = bool(getattr(getattr(response.raw, "retries", None), "history", None))
+            self.limiter.note(response.headers)
+            if response.status_code == 429 and limited < RATE_LIMIT_RETRIES:
+                limited += 1
+                self.limiter.after_429(response.headers, limited)
+                self.limiter.pause(f"answered 429 ({method} {path})")
                 continue
+            try:
+                body = self._checked(response, messages)
+            except CirelayError as exc:
+                # A 401 means Port did nothing, so even a create may be sent again with a new token.
+                if exc.status != 401:
+                    raise redact(exc, token, self._client_secret)
+                self._renew(token, redact(exc, token, self._client_secret))
+                continue
+            self._worked(token)
             if key is None:
                 return body
             found = body.get(key, body) if isinstance(body, dict) else None
@@ -1020,18 +1727,11 @@ class PortClient:
         run_id: Optional[str] = None,
     ) -> Dict[str, Any]:
         """Create or update one entity (merge keeps the properties not given)."""
-        params = {"upsert": "true", "merge": "true" if merge else "false"}
-        if create_missing_related:
-            params["create_missing_related_entities"] = "true"
-        if validate_only:
-            params["validation_only"] = "true"
-        if run_id:
-            params["run_id"] = run_id
         return self.call(
             "POST",
             f"/blueprints/{_q(blueprint)}/entities",
             messages={404: _BLUEPRINT_NOT_FOUND.format(bp=blueprint)},
-            params=params,
+            params=_upsert_params(merge, create_missing_related, validate_only, run_id),
             json=entity,
             key="entity",
         )
@@ -1039,12 +1739,12 @@ class PortClient:
     def get_entity(
         self, blueprint: str, identifier: str, include: Tuple[str, ...] = (), exclude: Tuple[str, ...] = ()
     ) -> Dict[str, Any]:
-        """One entity by identifier."""
+        """One entity by identifier; include/exclude in either form (identifier, properties.x, $title, x)."""
         params: Dict[str, Any] = {}
         if include:
-            params["include"] = list(include)
+            params["include"] = entity_paths(include)
         if exclude:
-            params["exclude"] = list(exclude)
+            params["exclude"] = entity_paths(exclude)
         return self.call(
             "GET",
             f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
@@ -1059,10 +1759,17 @@ class PortClient:
         blueprint: Optional[str] = None,
         include: Tuple[str, ...] = (),
         limit: Optional[int] = None,
+        exclude: Tuple[str, ...] = (),
     ) -> List[Dict[str, Any]]:
         """Entities matching a query: one blueprint's (every page), or across blueprints."""
         if blueprint is None:
-            params = {"include": list(include)} if include else {}
+            # POST /v1/entities/search takes include/exclude as query parameters, entity-JSON paths (the spec
+            # gives it GET entity's parameters).
+            params: Dict[str, Any] = {}
+            if include:
+                params["include"] = entity_paths(include)
+            if exclude:
+                params["exclude"] = entity_paths(exclude)
             body = self.call("POST", "/entities/search", params=params, json=query)
             found = list(body.get("entities") or []) if isinstance(body, dict) else []
             return found[:limit] if limit is not None else found
@@ -1072,7 +1779,9 @@ class PortClient:
             page_size = SEARCH_PAGE_SIZE if limit is None else min(SEARCH_PAGE_SIZE, limit - len(entities))
             request: Dict[str, Any] = {"query": query, "limit": page_size}
             if include:
-                request["include"] = list(include)
+                request["include"] = search_fields(include)
+            if exclude:
+                request["exclude"] = search_fields(exclude)
             if cursor:
                 request["from"] = cursor
             body = self.call(
@@ -1087,75 +1796,70 @@ class PortClient:
                 break
         return entities if limit is None else entities[:limit]
 
+    def existing(self, blueprint: str, identifiers: List[str]) -> set:
+        """Which of these identifiers exist in the blueprint (one search)."""
+        rule = {"property": "$identifier", "operator": "in", "value": identifiers}
+        found = self.search_entities(
+            {"combinator": "and", "rules": [rule]}, blueprint=blueprint, include=("identifier",)
+        )
+        return {str(e.get("identifier")) for e in found if isinstance(e, dict)}
+
     def delete_entity(
         self, blueprint: str, identifier: str, delete_dependents: bool = False, run_id: Optional[str] = None
     ) -> Dict[str, Any]:
-        """Delete one entity (and, if asked, the entities that depend on it)."""
-        params = {}
-        if delete_dependents:
-            params["delete_dependents"] = "true"
+        """Delete one entity (and, if asked, the entities that depend on it).
+
+        When the answer is lost (a gateway error, a dropped connection, or a 404 to urllib3's retry of a
+        delete that went through), a read shows whether the entity is gone: then the delete is done.
+        """
+        params = {"delete_dependents": "true" if delete_dependents else "false"}
         if run_id:
             params["run_id"] = run_id
-        self.call(
-            "DELETE",
-            f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
-            messages={404: _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)},
-            params=params,
-        )
+        path = f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}"
+        try:
+            self.call(
+                "DELETE", path, messages={404: _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)}, params=params
+            )
+        except PortError as exc:
+            lost = _ambiguous(exc) or (exc.status == 404 and exc.retried)
+            if not lost:
+                raise
+            try:
+                self.get_entity(blueprint, identifier, include=("identifier",))
+            except CirelayError as check:
+                if check.status == 404:
+                    log(f"Port's answer to the delete was lost ({exc.message}); a read shows {identifier} is gone")
+                    return {"ok": True, "blueprint": blueprint, "identifier": identifier, "deleted": True}
+            raise exc
         return {"ok": True, "blueprint": blueprint, "identifier": identifier, "deleted": True}
 
     def bulk_upsert(
         self,
-        blueprint: str,
+        blueprint: Optional[str],
         entities: List[Dict[str, Any]],
         *,
         concurrency: int = 4,
         run_id: Optional[str] = None,
+        create_missing_related: bool = False,
+        validate_only: bool = False,
     ) -> Dict[str, Any]:
-        """Upsert many entities in batches of at most 20 / 1 MiB, several batches in flight.
+        """Upsert many entities in batches of at most 20 / 1 MiB per blueprint, several batches in flight.
 
-        Every input ends up in exactly one of 'upserted' (identifiers, input order) or 'failed'.
+        An entity's own "blueprint" field wins over `blueprint`. Every input ends up in exactly one of
+        'upserted' (identifiers, input order), 'failed' or 'not_attempted' (the run was stopped first).
         """
-        params = {"upsert": "true", "merge": "true"}
-        if run_id:
-            params["run_id"] = run_id
-        outcomes: Dict[int, Optional[Dict[str, Any]]] = {}  # input index -> None (upserted) or failure
-        batches: List[List[Tuple[int, str, bytes]]] = []
-        current: List[Tuple[int, str, bytes]] = []
-        for index, entity in enumerate(entities):
-            identifier = str(entity.get("identifier"))
-            encoded = json.dumps(entity, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-            if _bulk_size([encoded]) > BULK_MAX_BYTES:
-                outcomes[index] = _failure(
-                    index, identifier, "too_large", f"the entity is {len(encoded)} bytes; Port takes at most 1 MiB"
-                )
-                continue
-            if current and (
-                len(current) >= BULK_MAX_ENTITIES or _bulk_size([c[2] for c in current] + [encoded]) > BULK_MAX_BYTES
-            ):
-                batches.append(current)
-                current = []
-            current.append((index, identifier, encoded))
-        if current:
-            batches.append(current)
+        params = _upsert_params(True, create_missing_related, validate_only, run_id)
+        batches, outcomes = plan_upsert_batches(blueprint, entities)
 
-        def send(batch: List[Tuple[int, str, bytes]]) -> Dict[int, Optional[Dict[str, Any]]]:
-            return self._send_batch(blueprint, batch, params)
+        def send(job: Tuple[str, List[Tuple[int, str, bytes]]]) -> Dict[int, Optional[Dict[str, Any]]]:
+            return self._send_batch(job[0], job[1], params)
 
-        import concurrent.futures  # noqa: PLC0415 - lazy: only bulk work needs threads
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            futures = [pool.submit(send, batch) for batch in batches]
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    outcomes.update(future.result())
-            except BaseException:
-                for pending in futures:
-                    pending.cancel()
-                raise
+        done, not_attempted, interrupted = run_batches(batches, send, concurrency, self.stopping, "upserted")
+        outcomes.update(done)
         upserted = [str(entities[i].get("identifier")) for i in sorted(outcomes) if outcomes[i] is None]
         failed = [outcomes[i] for i in sorted(outcomes) if outcomes[i] is not None]
-        return {"upserted": upserted, "failed": failed}
+        skipped = [{"index": i, "identifier": str(entities[i].get("identifier"))} for i in sorted(not_attempted)]
+        return {"upserted": upserted, "failed": failed, "not_attempted": skipped, "interrupted": interrupted}
 
     def _send_batch(
         self, blueprint: str, batch: List[Tuple[int, str, bytes]], params: Dict[str, str]
@@ -1175,14 +1879,80 @@ class PortClient:
             if exc.status == 413 and len(batch) > 1:
                 half = len(batch) // 2
                 done = self._send_batch(blueprint, batch[:half], params)
-                done.update(self._send_batch(blueprint, batch[half:], params))
+                try:
+                    done.update(self._send_batch(blueprint, batch[half:], params))
+                except _NotSent:
+                    done.update({i: _NOT_SENT for i, _, _ in batch[half:]})
                 return done
             error = {413: "too_large", 401: "unauthorized", 404: "not_found", 422: "invalid_request"}.get(
                 exc.status or 0, f"http_{exc.status}" if exc.status else "request_failed"
             )
-            log(f"a batch of {len(batch)} entities failed: {exc.message}")
+            log(f"a batch of {len(batch)} entities for {blueprint} failed: {exc.message}")
             return {i: _failure(i, ident, error, exc.api_message or exc.message) for i, ident, _ in batch}
         return _map_bulk_result(batch, body)
+
+    def bulk_delete(
+        self,
+        blueprint: str,
+        identifiers: List[str],
+        *,
+        delete_dependents: bool = False,
+        run_id: Optional[str] = None,
+        concurrency: int = 2,
+    ) -> Dict[str, Any]:
+        """Delete many entities, 100 per request. Every input ends up in one of deleted/failed/not_attempted."""
+        params = {"delete_dependents": "true" if delete_dependents else "false"}
+        if run_id:
+            params["run_id"] = run_id
+        items = list(enumerate(identifiers))
+        chunks = [items[n : n + BULK_DELETE_MAX] for n in range(0, len(items), BULK_DELETE_MAX)]
+
+        def send(chunk: List[Tuple[int, str]]) -> Dict[int, Optional[Dict[str, Any]]]:
+            return self._delete_chunk(blueprint, chunk, params)
+
+        done, not_attempted, interrupted = run_batches(chunks, send, concurrency, self.stopping, "deleted")
+        deleted = [identifiers[i] for i in sorted(done) if done[i] is None]
+        failed = [done[i] for i in sorted(done) if done[i] is not None]
+        skipped = [{"index": i, "identifier": identifiers[i]} for i in sorted(not_attempted)]
+        return {"deleted": deleted, "failed": failed, "not_attempted": skipped, "interrupted": interrupted}
+
+    def _delete_chunk(
+        self, blueprint: str, chunk: List[Tuple[int, str]], params: Dict[str, str]
+    ) -> Dict[int, Optional[Dict[str, Any]]]:
+        ids = [identifier for _, identifier in chunk]
+        try:
+            body = self.call(
+                "POST",
+                f"/blueprints/{_q(blueprint)}/bulk/entities/delete",
+                messages={404: _BLUEPRINT_NOT_FOUND.format(bp=blueprint)},
+                params=params,
+                json={"entities": ids},
+            )
+            gone = {str(i) for i in (body or {}).get("deletedEntities") or []} if isinstance(body, dict) else set()
+            # After a retry, what the answer leaves out may have been deleted by the attempt whose answer was lost.
+            retried = bool(getattr(self._local, "retried", False))
+        except PortError as exc:
+            if not _ambiguous(exc):
+                log(f"a request deleting {len(ids)} entities from {blueprint} failed: {exc.message}")
+                return {i: _failure(i, ident, _error_name(exc), exc.api_message or exc.message) for i, ident in chunk}
+            try:
+                still = self.existing(blueprint, ids)
+            except CirelayError:
+                return {i: _failure(i, ident, _error_name(exc), exc.api_message or exc.message) for i, ident in chunk}
+            log(f"Port's answer to a bulk delete was lost ({exc.message}); a read shows what is gone")
+            return {
+                i: (_failure(i, ident, _error_name(exc), exc.api_message or exc.message) if ident in still else None)
+                for i, ident in chunk
+            }
+        out: Dict[int, Optional[Dict[str, Any]]] = {}
+        for index, identifier in chunk:
+            if identifier in gone or retried:
+                out[index] = None
+            else:
+                out[index] = _failure(
+                    index, identifier, "not_found", _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)
+                )
+        return out
 
     # -- action runs ------------------------------------------------------------------------
     def create_run(
@@ -1202,20 +1972,94 @@ class PortClient:
         )
 
     def get_run(self, run_id: str) -> Dict[str, Any]:
-        """One action run."""
+        """One action run (version=v2, as Port asks)."""
         return self.call(
-            "GET", f"/actions/runs/{_q(run_id)}", messages={404: _RUN_NOT_FOUND.format(id=run_id)}, key="run"
-        )
-
-    def update_run(self, run_id: str, changes: Dict[str, Any]) -> Dict[str, Any]:
-        """Change a run's status, label, links, summary or external id."""
-        return self.call(
-            "PATCH",
+            "GET",
             f"/actions/runs/{_q(run_id)}",
-            messages={404: _RUN_NOT_FOUND.format(id=run_id), 422: _RUN_FINISHED.format(id=run_id)},
-            json=changes,
+            messages={404: _RUN_NOT_FOUND.format(id=run_id)},
+            params={"version": "v2"},
             key="run",
         )
+
+    def list_runs(
+        self,
+        action: Optional[str] = None,
+        entity: Optional[str] = None,
+        external_run_id: Optional[str] = None,
+        active: Optional[bool] = None,
+        limit: Optional[int] = None,
+    ) -> List[Dict[str, Any]]:
+        """Action runs, newest first, filtered as Port's GET /v1/actions/runs does."""
+        params: Dict[str, Any] = {"version": "v2"}
+        params.update(_given(action=action, entity=entity, external_run_id=external_run_id, limit=limit))
+        if active is not None:
+            params["active"] = "true" if active else "false"
+        body = self.call("GET", "/actions/runs", params=params)
+        runs = (body or {}).get("runs") if isinstance(body, dict) else None
+        return [r for r in runs or [] if isinstance(r, dict)]
+
+    def _finished_or_message(self, run_id: str, exc: CirelayError) -> CirelayError:
+        """After a 422: 'already finished' only when a read of the run shows it finished, else Port's words."""
+        try:
+            current = self.get_run(run_id)
+        except CirelayError:
+            return exc
+        if current.get("status") not in (None, "IN_PROGRESS"):
+            return CirelayError(
+                f"{_RUN_FINISHED.format(id=run_id)}: the run is {current.get('status')}; {exc.message}",
+                status=exc.status,
+                url=exc.url,
+            )
+        return exc
+
+    def update_run(self, run_id: str, changes: Dict[str, Any]) -> Dict[str, Any]:
+        """Change a run's status, label, links, summary or external id.
+
+        A lost answer, or a refusal that follows one (urllib3 sent the PATCH again after a gateway error and the
+        run had finished meanwhile, by our own first attempt), is checked by reading the run: when every change
+        holds, the update is done.
+        """
+        path = f"/actions/runs/{_q(run_id)}"
+        try:
+            return self.call(
+                "PATCH",
+                path,
+                messages={404: _RUN_NOT_FOUND.format(id=run_id)},
+                params={"version": "v2"},
+                json=changes,
+                key="run",
+            )
+        except PortError as exc:
+            if not (_ambiguous(exc) or exc.status == 422):
+                raise
+            try:
+                current = self.get_run(run_id)
+            except CirelayError:
+                raise exc
+            if _run_has(current, changes):
+                log(f"Port's answer to the update was lost or refused ({exc.message}); a read shows it applied")
+                return current
+            if exc.status == 422:
+                raise self._finished_or_message(run_id, exc)
+            raise
+
+    def update_run_with_log(self, run_id: str, changes: Dict[str, Any], message: str) -> Dict[str, Any]:
+        """The log line first, then the change (a finished run takes no more lines), as one step.
+
+        A re-run of a step whose line and change both went through finds the run finished: when the run
+        shows every change and the line, that is done, not an error.
+        """
+        try:
+            self.add_run_log(run_id, message)
+        except CirelayError as exc:
+            if exc.status != 422 or not changes:
+                raise
+            current = self.get_run(run_id)
+            if not (_run_has(current, changes) and self._logged(run_id, message, 0.0) is not None):
+                raise
+            log("the run already shows this line and these changes: nothing left to do")
+            return current
+        return self.update_run(run_id, changes) if changes else self.get_run(run_id)
 
     def add_run_log(
         self,
@@ -1224,20 +2068,55 @@ class PortClient:
         termination_status: Optional[str] = None,
         status_label: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """Append a log line to a run, optionally finishing it (sent once: a log line is new data)."""
+        """Append a log line to a run, optionally finishing it.
+
+        Sent once; when the answer is lost, a read of the run's logs says whether the line arrived (then it is
+        done) or not (then it is sent once more).
+        """
         request: Dict[str, Any] = {"message": message}
         if termination_status:
             request["terminationStatus"] = termination_status
         if status_label:
             request["statusLabel"] = status_label
-        return self.call(
-            "POST",
-            f"/actions/runs/{_q(run_id)}/logs",
-            create=True,
-            messages={404: _RUN_NOT_FOUND.format(id=run_id), 422: _RUN_FINISHED.format(id=run_id)},
-            json=request,
-            key="runLog",
-        )
+        path = f"/actions/runs/{_q(run_id)}/logs"
+        sent_at = time.time()
+        for attempt in (1, 2):
+            try:
+                return self.call(
+                    "POST",
+                    path,
+                    create=True,
+                    messages={404: _RUN_NOT_FOUND.format(id=run_id)},
+                    json=request,
+                    key="runLog",
+                )
+            except PortError as exc:
+                if exc.status == 422:
+                    raise self._finished_or_message(run_id, exc)
+                if not _ambiguous(exc) or attempt == 2:
+                    raise
+                try:
+                    arrived = self._logged(run_id, message, sent_at)
+                    current = self.get_run(run_id) if termination_status else None
+                except CirelayError:
+                    raise exc
+                if arrived is not None and (current is None or current.get("status") == termination_status):
+                    log(f"Port's answer to the log line was lost ({exc.message}); the run's log shows it arrived")
+                    return arrived
+                if current is not None and current.get("status") != "IN_PROGRESS":
+                    raise exc
+                log(f"Port's answer to the log line was lost ({exc.message}); it did not arrive: sending it again")
+        raise AssertionError("unreachable")
+
+    def _logged(self, run_id: str, message: str, since: float) -> Optional[Dict[str, Any]]:
+        """The log entry with this message written since about `since` (clock skew allowed), if any."""
+        for entry in reversed(self.run_logs(run_id)):
+            if entry.get("message") != message:
+                continue
+            created = _epoch(entry.get("createdAt"))
+            if created is None or created >= since - LOG_MATCH_SKEW:
+                return entry
+        return None
 
     def run_logs(self, run_id: str) -> List[Dict[str, Any]]:
         """Every log line of a run, page by page."""
@@ -1255,116 +2134,13 @@ class PortClient:
                 return logs
 
 
-def _failure(index: int, identifier: Optional[str], error: str, message: str) -> Dict[str, Any]:
-    return {"index": index, "identifier": identifier, "error": error, "message": message}
-
-
-def _bulk_size(encoded: List[bytes]) -> int:
-    """Bytes of {"entities":[…]} holding these already-encoded entities."""
-    return len(b'{"entities":[]}') + sum(len(e) for e in encoded) + max(0, len(encoded) - 1)
-
-
-def _map_bulk_result(batch: List[Tuple[int, str, bytes]], body: Any) -> Dict[int, Optional[Dict[str, Any]]]:
-    """Map a 200/207 body's per-batch indexes back to input indexes; unreported entities fail."""
-    done: Dict[int, Optional[Dict[str, Any]]] = {}
-    body = body if isinstance(body, dict) else {}
-
-    def position(item: Any) -> Optional[int]:
-        if not isinstance(item, dict):
-            return None
-        at = item.get("index")
-        if isinstance(at, int) and 0 <= at < len(batch) and batch[at][0] not in done:
-            return at
-        for at, (index, identifier, _) in enumerate(batch):  # no usable index: match the identifier
-            if index not in done and identifier == str(item.get("identifier")):
-                return at
-        return None
-
-    for item in body.get("entities") or []:
-        at = position(item)
-        if at is not None:
-            done[batch[at][0]] = None
-    for item in body.get("errors") or []:
-        at = position(item)
-        if at is not None:
-            index, identifier, _ = batch[at]
-            error = str(item.get("error") or f"http_{item.get('statusCode')}")
-            done[index] = _failure(index, identifier, error, str(item.get("message") or error))
-    for index, identifier, _ in batch:
-        if index not in done:
-            done[index] = _failure(index, identifier, "unreported", "Port's reply did not mention this entity")
-    return done
-
-
-# --- src/cirelay/port/ci_report.py ----------------------------------------
-
-def ci_entity(
-    status: str,
-    identifier: Optional[str],
-    relations: Tuple[Tuple[str, str], ...],
-    properties: Optional[Dict[str, Any]],
-    environ: Optional[Dict[str, str]] = None,
-) -> Dict[str, Any]:
-    """The entity describing the current CircleCI or GitHub Actions job, from the CI's own variables."""
-    env = dict(os.environ if environ is None else environ)
-    get = lambda name: env.get(name) or None  # noqa: E731 - empty variables count as unset
-    if env.get("CIRCLECI") == "true":
-        provider = "circleci"
-        default_id = f"circleci-{get('CIRCLE_WORKFLOW_ID') or 'local'}-{get('CIRCLE_JOB') or 'job'}"
-        props = {
-            "pipeline": get("CIRCLE_PROJECT_REPONAME"),
-            "job": get("CIRCLE_JOB"),
-            "url": get("CIRCLE_BUILD_URL"),
-            "commit": get("CIRCLE_SHA1"),
-            "branch": get("CIRCLE_BRANCH"),
-            "tag": get("CIRCLE_TAG"),
-            "triggeredBy": get("CIRCLE_USERNAME"),
-        }
-    elif env.get("GITHUB_ACTIONS") == "true":
-        provider = "github"
-        default_id = f"github-{get('GITHUB_RUN_ID') or 'local'}-{get('GITHUB_JOB') or 'job'}"
-        url = None
-        if get("GITHUB_REPOSITORY") and get("GITHUB_RUN_ID"):
-            server = (get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
-            url = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
-        is_tag = get("GITHUB_REF_TYPE") == "tag"
-        props = {
-            "pipeline": get("GITHUB_WORKFLOW"),
-            "job": get("GITHUB_JOB"),
-            "url": url,
-            "commit": get("GITHUB_SHA"),
-            "branch": get("GITHUB_HEAD_REF") or (None if is_tag else get("GITHUB_REF_NAME")),
-            "tag": get("GITHUB_REF_NAME") if is_tag else None,
-            "triggeredBy": get("GITHUB_ACTOR"),
-        }
-    else:
-        raise InputError("ci report runs inside CircleCI or GitHub Actions: neither CIRCLECI nor GITHUB_ACTIONS is set")
-    props["provider"] = provider
-    props["status"] = status
-    props["startedAt" if status == "running" else "finishedAt"] = _now_iso()
-    merged = _given(**props)
-    merged.update(properties or {})
-    entity: Dict[str, Any] = {
-        "identifier": identifier or _IDENTIFIER_UNSAFE.sub("-", default_id),
-        "title": " / ".join(str(p) for p in (props["pipeline"], props["job"]) if p) or default_id,
-        "properties": merged,
-    }
-    related: Dict[str, Any] = {}
-    for name, target in relations:
-        if name in related:
-            previous = related[name]
-            related[name] = [*previous, target] if isinstance(previous, list) else [previous, target]
-        else:
-            related[name] = target
-    if related:
-        entity["relations"] = related
-    return entity
-
-
 # --- src/cirelay/port/cli.py ----------------------------------------
 
-def read_entities(path: str) -> List[Dict[str, Any]]:
-    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+def _json_items(path: str) -> List[Tuple[str, Any]]:
+    """The items of a JSON array or NDJSON file ('-' for stdin), each with the words that name it in an error.
+
+    Items and lines are counted from 1 alike: 'item 3 of f.json', 'stdin line 3'.
+    """
     source = "stdin" if path == "-" else path
     try:
         if path == "-":
@@ -1376,24 +2152,39 @@ def read_entities(path: str) -> List[Dict[str, Any]]:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", param_hint="'--file'")
-    items: List[Any]
     try:
         if text.lstrip().startswith("["):
             items = parse_json_text(text, source)
-        else:
-            items = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    items.append(parse_json_text(line, f"{source} line {number}"))
+            return [(f"item {n} of {source}", item) for n, item in enumerate(items, start=1)]
+        return [
+            (f"{source} line {n}", parse_json_text(line, f"{source} line {n}"))
+            for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
     except click.BadParameter as exc:
         raise click.BadParameter(exc.message, param_hint="'--file'")
-    for position, item in enumerate(items):
+
+
+def read_entities(path: str) -> List[Dict[str, Any]]:
+    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+    items = _json_items(path)
+    for where, item in items:
         if not isinstance(item, dict) or not isinstance(item.get("identifier"), str) or not item["identifier"]:
+            raise click.BadParameter(f"{where} is not an entity object with a string identifier", param_hint="'--file'")
+    return [item for _, item in items]
+
+
+def read_identifiers(path: str) -> List[str]:
+    """Identifiers from a JSON array or NDJSON ('-' for stdin): strings, or objects with an identifier."""
+    out = []
+    for where, item in _json_items(path):
+        value = item.get("identifier") if isinstance(item, dict) else item
+        if not isinstance(value, str) or not value.strip():
             raise click.BadParameter(
-                f"item {position} of {source} is not an entity object with a string identifier",
-                param_hint="'--file'",
+                f"{where} is not an identifier (a string, or an object with one)", param_hint="'--file'"
             )
-    return items
+        out.append(value)
+    return out
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -1435,7 +2226,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(sorted(REGION_URLS), case_sensitive=False),
             envvar="PORT_REGION",
             show_envvar=True,
-            help="Port region when no base URL is given: eu (api.getport.io, default) or us (api.us.getport.io).",
+            help="Port region when no base URL is given: eu (api.port.io, default) or us (api.us.port.io).",
         ),
         click.option(
             "--base-url",
@@ -1465,6 +2256,19 @@ def _pick_run_id(positional: Optional[str], option: Optional[str]) -> str:
 def _entity_summary(entity: Any, blueprint: str) -> Dict[str, Any]:
     identifier = entity.get("identifier") if isinstance(entity, dict) else None
     return {"blueprint": blueprint, "identifier": identifier, "title": (entity or {}).get("title")}
+
+
+def _emit_entity(client: PortClient, result: Any, blueprint: str, identifier: str, action: str) -> None:
+    """One entity as the result, its outputs, and a summary linking its page in Port's app."""
+    shown = (result or {}).get("identifier", identifier) if isinstance(result, dict) else identifier
+    page = entity_page(client.api, blueprint, str(shown))
+    emit(
+        result,
+        outputs={"identifier": shown, "entity": result},
+        summary={"action": action, **_entity_summary(result, blueprint)},
+        title=f"Port {blueprint} {shown}: {action}",
+        link=(f"{shown} in Port", page) if page else None,
+    )
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
@@ -1525,29 +2329,27 @@ def entity_upsert(  # noqa: PLR0917 - one parameter per click option
         validate_only=validate_only,
         run_id=run_id,
     )
-    emit(
-        result,
-        outputs={"identifier": (result or {}).get("identifier", identifier), "entity": result},
-        summary={"action": "validated" if validate_only else "upserted", **_entity_summary(result, blueprint)},
-    )
+    _emit_entity(client, result, blueprint, identifier, "validated" if validate_only else "upserted")
+
+
+_FIELDS_HELP = (
+    "either form works: identifier, title, properties.region (entity JSON) or $identifier, $title, region "
+    "(Port's search form); repeatable."
+)
 
 
 @entity.command("get", epilog=EXIT_CODES_HELP)
 @click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
 @click.option("-i", "--identifier", required=True, callback=not_empty, help="Entity identifier.")
-@click.option("--include", multiple=True, help="Only these fields, e.g. properties.version (repeatable).")
-@click.option("--exclude", multiple=True, help="Leave out these fields (repeatable).")
+@click.option("--include", multiple=True, help="Only these fields; " + _FIELDS_HELP)
+@click.option("--exclude", multiple=True, help="Leave out these fields; " + _FIELDS_HELP)
 @port_client
 def entity_get(
     client: PortClient, blueprint: str, identifier: str, include: Tuple[str, ...], exclude: Tuple[str, ...]
 ) -> None:
     """Print one entity."""
     result = client.get_entity(blueprint, identifier, include, exclude)
-    emit(
-        result,
-        outputs={"identifier": identifier, "entity": result},
-        summary={"action": "read", **_entity_summary(result, blueprint)},
-    )
+    _emit_entity(client, result, blueprint, identifier, "read")
 
 
 @entity.command("search", epilog=EXIT_CODES_HELP)
@@ -1563,18 +2365,20 @@ def entity_get(
     required=True,
     help='Search rules as JSON, e.g. \'{"combinator":"and","rules":[…]}\', @file.json or -.',
 )
-@click.option("--include", multiple=True, help="Only these fields, e.g. identifier (repeatable).")
+@click.option("--include", multiple=True, help="Only these fields; " + _FIELDS_HELP)
+@click.option("--exclude", multiple=True, help="Leave out these fields; " + _FIELDS_HELP)
 @click.option("--limit", type=click.IntRange(min=1), help="Return at most this many entities.")
 @port_client
-def entity_search(
+def entity_search(  # noqa: PLR0917 - one parameter per click option
     client: PortClient,
     blueprint: Optional[str],
     query: Dict[str, Any],
     include: Tuple[str, ...],
+    exclude: Tuple[str, ...],
     limit: Optional[int],
 ) -> None:
     """Print the entities matching a query, as a JSON array."""
-    result = client.search_entities(query, blueprint=blueprint, include=include, limit=limit)
+    result = client.search_entities(query, blueprint=blueprint, include=include, limit=limit, exclude=exclude)
     identifiers = [e.get("identifier") for e in result if isinstance(e, dict)]
     emit(
         result,
@@ -1583,31 +2387,119 @@ def entity_search(
     )
 
 
-@entity.command("delete", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
-@click.option("-i", "--identifier", required=True, callback=not_empty, help="Entity identifier.")
-@click.option("--delete-dependents", is_flag=True, help="Also delete the entities that depend on it.")
-@run_id_option(_RUN_ID_FOR_ENTITIES)
-@port_client
-def entity_delete(
-    client: PortClient, blueprint: str, identifier: str, delete_dependents: bool, run_id: Optional[str]
-) -> None:
-    """Delete an entity."""
-    result = client.delete_entity(blueprint, identifier, delete_dependents=delete_dependents, run_id=run_id)
+_CONCURRENCY = click.option(
+    "--concurrency",
+    type=click.IntRange(1, 16),
+    default=4,
+    show_default=True,
+    help="Requests in flight at the same time (bulk work).",
+)
+
+
+BULK_SUMMARY_FAILURES = 10  # failures listed in the job summary; the result JSON has them all
+
+
+def _finish_bulk(result: Dict[str, Any], done_key: str, verb: str, total: int, where: str) -> None:
+    """Print a bulk result (and write the outputs), then exit 130 if it was stopped, 1 if anything failed."""
+    interrupted = result.pop("interrupted", False)
+    if interrupted:  # a third signal must not cut the account in half: it is printed whole
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    failed, skipped = result["failed"], result["not_attempted"]
+    log(
+        f"{verb} {len(result[done_key])} of {total} entities {where}; {len(failed)} failed"
+        + (f", {len(skipped)} not attempted" if interrupted or skipped else "")
+    )
+    first = failed[:BULK_SUMMARY_FAILURES]
+    details = None
+    if first:
+        more = (
+            f"\n{len(failed) - len(first)} more failures are in the result JSON.\n" if len(failed) > len(first) else ""
+        )
+        details = (
+            "**First failures**\n\n"
+            + md_table(
+                ["item", "identifier", "error", "message"],
+                [[f["index"] + 1, f.get("identifier"), f.get("error"), f.get("message")] for f in first],
+            )
+            + more
+        )
     emit(
         result,
-        outputs={"identifier": identifier},
-        summary={"action": "deleted", "blueprint": blueprint, "identifier": identifier},
+        outputs={"identifiers": result[done_key], "not-attempted": [s["identifier"] for s in skipped]},
+        summary={
+            "status": "failed" if failed else "interrupted" if interrupted else verb,
+            "where": where,
+            verb: len(result[done_key]),
+            "failed": len(failed),
+            "not attempted": len(skipped),
+        },
+        title=f"Port bulk {'upsert' if verb == 'upserted' else 'delete'}: {len(result[done_key])} of {total} {verb}",
+        details=details,
     )
+    if interrupted:
+        raise CirelayError(
+            f"interrupted: {len(result[done_key])} {verb}, {len(failed)} failed, {len(skipped)} not attempted "
+            "(the result lists each; resend not_attempted, see the README)",
+            exit_code=EXIT_INTERRUPTED,
+        )
+    if failed:
+        first = failed[0]
+        raise CirelayError(
+            f"{len(failed)} of {total} entities were not {verb} "
+            f"(first: item {first['index'] + 1}, {first['identifier']}: {first['message']})"
+        )
+
+
+@entity.command("delete", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
+@click.option("-i", "--identifier", "identifiers", multiple=True, help="Entity identifier (repeatable).")
+@click.option(
+    "--file", "path", help="Identifiers as a JSON array or NDJSON (strings, or objects with identifier); - is stdin."
+)
+@click.option("--delete-dependents", is_flag=True, help="Also delete the entities that depend on them.")
+@_CONCURRENCY
+@run_id_option(_RUN_ID_FOR_ENTITIES)
+@port_client
+def entity_delete(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    blueprint: str,
+    identifiers: Tuple[str, ...],
+    path: Optional[str],
+    delete_dependents: bool,
+    concurrency: int,
+    run_id: Optional[str],
+) -> None:
+    """Delete one entity, or many (100 per request, every one accounted for; exit 1 if any failed)."""
+    wanted = list(identifiers) + (read_identifiers(path) if path else [])
+    if not wanted:
+        raise click.UsageError("nothing to delete: give -i/--identifier or --file")
+    if any(not w.strip() for w in wanted):
+        raise click.BadParameter("must not be empty", param_hint="'-i' / '--identifier'")
+    if len(wanted) == 1 and not path:
+        result = client.delete_entity(blueprint, wanted[0], delete_dependents=delete_dependents, run_id=run_id)
+        emit(
+            result,
+            outputs={"identifier": wanted[0]},
+            summary={"action": "deleted", "blueprint": blueprint, "identifier": wanted[0]},
+        )
+        return
+    result = client.bulk_delete(
+        blueprint, wanted, delete_dependents=delete_dependents, run_id=run_id, concurrency=concurrency
+    )
+    _finish_bulk(result, "deleted", "deleted", len(wanted), f"from {blueprint}")
 
 
 @entity.command("bulk-upsert", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
+@click.option(
+    "-b", "--blueprint", callback=not_empty, help="Blueprint identifier; optional when every entity has its own."
+)
 @click.option(
     "--file",
     "path",
     required=True,
-    help="Entities as a JSON array or NDJSON (one object per line); - reads stdin.",
+    help="Entities as a JSON array or NDJSON (one object per line); - reads stdin. "
+    'An entity\'s own "blueprint" field wins over -b.',
 )
 @click.option(
     "--concurrency",
@@ -1616,30 +2508,41 @@ def entity_delete(
     show_default=True,
     help="Batches of 20 sent at the same time.",
 )
+@click.option("--create-missing-related", is_flag=True, help="Create related entities that do not exist yet.")
+@click.option("--validate-only", is_flag=True, help="Only check the entities against their blueprints; change nothing.")
 @run_id_option(_RUN_ID_FOR_ENTITIES)
 @port_client
-def entity_bulk_upsert(client: PortClient, blueprint: str, path: str, concurrency: int, run_id: Optional[str]) -> None:
-    """Upsert many entities (merge); every one is tried, exit 1 if any failed."""
+def entity_bulk_upsert(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    blueprint: Optional[str],
+    path: str,
+    concurrency: int,
+    create_missing_related: bool,
+    validate_only: bool,
+    run_id: Optional[str],
+) -> None:
+    """Upsert many entities (merge); every one is accounted for, exit 1 if any failed, 130 if stopped."""
     entities = read_entities(path)
-    result = client.bulk_upsert(blueprint, entities, concurrency=concurrency, run_id=run_id)
-    failed = len(result["failed"])
-    log(f"upserted {len(result['upserted'])} of {len(entities)} entities into {blueprint}; {failed} failed")
-    emit(
-        result,
-        outputs={"identifiers": result["upserted"]},
-        summary={
-            "action": "bulk upsert",
-            "blueprint": blueprint,
-            "upserted": len(result["upserted"]),
-            "failed": failed,
-        },
+    if not blueprint:
+        for position, item in enumerate(entities):
+            if not isinstance(item.get("blueprint"), str) or not item["blueprint"]:
+                raise click.UsageError(
+                    f'missing -b/--blueprint: item {position + 1} of the file has no "blueprint" field'
+                )
+    result = client.bulk_upsert(
+        blueprint,
+        entities,
+        concurrency=concurrency,
+        run_id=run_id,
+        create_missing_related=create_missing_related,
+        validate_only=validate_only,
     )
-    if failed:
-        first = result["failed"][0]
-        raise CirelayError(
-            f"{failed} of {len(entities)} entities were not upserted "
-            f"(first: #{first['index']} {first['identifier']}: {first['message']})"
-        )
+    where = (
+        f"into {blueprint}"
+        if blueprint and all(e.get("blueprint") in (None, blueprint) for e in entities)
+        else ("into " + ", ".join(sorted({str(e.get("blueprint") or blueprint) for e in entities})))
+    )
+    _finish_bulk(result, "upserted", "upserted", len(entities), where)
 
 
 @cli.group(epilog=EXIT_CODES_HELP)
@@ -1654,9 +2557,18 @@ def ci() -> None:
 @click.option(
     "--status", type=click.Choice(CI_STATUSES), default="running", show_default=True, help="The job's status."
 )
-@click.option("--identifier", help="Entity identifier.  [default: <provider>-<workflow/run id>-<job>]")
+@click.option("--identifier", help="Entity identifier.  [default: <provider>-<run id>-<job>]")
 @click.option("--relation", "relations", type=KeyValue(), multiple=True, help="NAME=ENTITY_ID (repeatable).")
 @click.option("--properties", type=JsonArg(dict), help="Extra properties as JSON; they override the built ones.")
+@click.option(
+    "--map",
+    "mapping",
+    type=KeyValue(),
+    multiple=True,
+    help="FIELD=PROPERTY: send our FIELD as your blueprint's PROPERTY, e.g. commit=commitHash (repeatable); "
+    f"with any --map only mapped fields are sent. Fields: {', '.join(CI_FIELDS)}.",
+)
+@click.option("--create-missing-related", is_flag=True, help="Create related entities that do not exist yet.")
 @run_id_option(_RUN_ID_FOR_ENTITIES)
 @port_client
 def ci_report(  # noqa: PLR0917 - one parameter per click option
@@ -1666,21 +2578,27 @@ def ci_report(  # noqa: PLR0917 - one parameter per click option
     identifier: Optional[str],
     relations: Tuple[Tuple[str, str], ...],
     properties: Optional[Dict[str, Any]],
+    mapping: Tuple[Tuple[str, str], ...],
+    create_missing_related: bool,
     run_id: Optional[str],
 ) -> None:
-    """Upsert an entity describing this CircleCI or GitHub Actions job (provider, commit, url, status…)."""
-    body = ci_entity(status, identifier, relations, properties)
-    result = client.upsert_entity(blueprint, body, merge=True, run_id=run_id)
-    emit(
-        result,
-        outputs={"identifier": (result or {}).get("identifier", body["identifier"]), "entity": result},
-        summary={"action": f"reported {status}", **_entity_summary(result, blueprint)},
+    """Upsert an entity describing this CI job (CircleCI, GitHub Actions, GitLab, Jenkins, Azure Pipelines,
+    Bitbucket Pipelines, Buildkite, Codefresh): provider, commit, url, status…"""
+    for ours, target in mapping:
+        if ours not in CI_FIELDS:
+            raise click.BadParameter(f"unknown field {ours!r}; fields: {', '.join(CI_FIELDS)}", param_hint="'--map'")
+        if not target.strip():
+            raise click.BadParameter(f"{ours}= names no property", param_hint="'--map'")
+    body = ci_entity(status, identifier, relations, properties, mapping=mapping)
+    result = client.upsert_entity(
+        blueprint, body, merge=True, create_missing_related=create_missing_related, run_id=run_id
     )
+    _emit_entity(client, result, blueprint, body["identifier"], f"reported {status}")
 
 
 @cli.group(epilog=EXIT_CODES_HELP)
 def run() -> None:
-    """Create, read, update and log to self-service action runs (RUN_ID defaults to PORT_RUN_ID)."""
+    """Create, find, read, update and log to self-service action runs (RUN_ID defaults to PORT_RUN_ID)."""
 
 
 _RUN_ID_HELP = "The action run (instead of RUN_ID)."
@@ -1696,6 +2614,31 @@ def run_create(client: PortClient, action: str, entity_id: Optional[str], proper
     result = client.create_run(action, entity_id, properties)
     run_id = result.get("id")
     emit(result, outputs={"run-id": run_id}, summary={"action": action, "run": run_id, "status": result.get("status")})
+
+
+@run.command("list", epilog=EXIT_CODES_HELP)
+@click.option("--action", callback=not_empty, help="Only runs of this action.")
+@click.option("--entity", "entity_id", callback=not_empty, help="Only runs on this entity.")
+@click.option("--external-run-id", callback=not_empty, help="Only the run with this external id (the CI's own).")
+@click.option("--active", is_flag=True, help="Only runs still in progress.")
+@click.option("--limit", type=click.IntRange(1, 1000), help="At most this many runs (Port's limit is 1000).")
+@port_client
+def run_list(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    action: Optional[str],
+    entity_id: Optional[str],
+    external_run_id: Optional[str],
+    active: bool,
+    limit: Optional[int],
+) -> None:
+    """Print the action runs that match, newest first, as a JSON array (find the run a pipeline reports to)."""
+    result = client.list_runs(action, entity_id, external_run_id, True if active else None, limit)
+    ids = [r.get("id") for r in result]
+    emit(
+        result,
+        outputs={"run-ids": ids, "run-id": ids[0] if ids else None},
+        summary={"action": "listed runs", "found": len(ids)},
+    )
 
 
 @run.command("get", epilog=EXIT_CODES_HELP)
@@ -1717,6 +2660,7 @@ def run_get(client: PortClient, run_arg: Optional[str], run_id: Optional[str]) -
 @click.option("--link", "links", multiple=True, help="Link shown on the run, e.g. the CI job URL (repeatable).")
 @click.option("--summary", help="Summary text (markdown) shown on the run.")
 @click.option("--external-run-id", help="The CI's own id for this run.")
+@click.option("--log", "log_message", help="A log line sent first, before the status changes.")
 @port_client
 def run_update(  # noqa: PLR0917 - one parameter per click option
     client: PortClient,
@@ -1727,8 +2671,9 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
     links: Tuple[str, ...],
     summary: Optional[str],
     external_run_id: Optional[str],
+    log_message: Optional[str],
 ) -> None:
-    """Update an action run; a finished run cannot change (exit 1)."""
+    """Update an action run (safe to retry: a lost answer is checked by reading the run)."""
     the_id = _pick_run_id(run_arg, run_id)
     changes = _given(
         status=status.upper() if status else None,
@@ -1737,11 +2682,16 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
         summary=summary,
         externalRunId=external_run_id,
     )
-    if not changes:
+    if log_message is not None and not log_message.strip():
+        raise click.BadParameter("must not be empty", param_hint="'--log'")
+    if not changes and log_message is None:
         raise click.UsageError(
-            "nothing to update: give --status, --status-label, --link, --summary or --external-run-id"
+            "nothing to update: give --status, --status-label, --link, --summary, --external-run-id or --log"
         )
-    result = client.update_run(the_id, changes)
+    if log_message is not None:
+        result = client.update_run_with_log(the_id, changes, log_message)
+    else:
+        result = client.update_run(the_id, changes)
     emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": result.get("status")})
 
 
@@ -1760,7 +2710,7 @@ def run_log(
     termination_status: Optional[str],
     status_label: Optional[str],
 ) -> None:
-    """Add a line to an action run's log (sent once, never retried)."""
+    """Add a line to an action run's log (a lost answer is checked in the run's log, never sent twice)."""
     if len(words) > 2:
         raise click.UsageError("expected [RUN_ID] MESSAGE: quote the message")
     run_arg, message = (words[0], words[1]) if len(words) == 2 else (None, words[0])

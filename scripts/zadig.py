@@ -8,13 +8,15 @@
 #   src/cirelay/waiting.py
 #   src/cirelay/http.py
 #   src/cirelay/zadig/client.py
+#   src/cirelay/zadig/inputs.py
 #   src/cirelay/zadig/cli.py
 """cirelay-zadig: start Zadig workflow tasks from a CI job and, with --wait, pass or fail with them.
 
 Two generations of Zadig's API:
 
-- `task …`   the legacy workflow-task API of Zadig 3.x and earlier (/api/directory/workflowTask…);
-- `custom …` the OpenAPI of custom workflows, Zadig v4 and later (/openapi/workflows/custom/…).
+- `custom …` the OpenAPI of custom workflows (/openapi/workflows/custom/…), Zadig v1.15 and later;
+  `run` sends every job as the workflow configures it (Zadig skips the jobs it is not given);
+- `task …`   the legacy workflow-task API (/api/directory/workflowTask…), Zadig up to v3.4.0.
 
 Environment:
   ZADIG_URL              Zadig's base URL, e.g. https://zadig.example.com (required)
@@ -887,8 +889,13 @@ def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
 
 # --- src/cirelay/zadig/client.py ----------------------------------------
 
+# Task statuses: aslan config/consts.go (CompletedStatus, FailedStatus, StatusSkipped, StatusPause,
+# StatusWaitingApprove).
 SUCCESS_STATUS = "passed"
 FAILURE_STATUSES = ("failed", "timeout", "cancelled", "reject")  # terminal, not a success
+SKIPPED_STATUS = "skipped"  # every job was skipped: terminal, not a success
+PAUSE_STATUS = "pause"  # a stage waits for manual execution (custom resume), v5.0+
+APPROVAL_STATUS = "wait_for_approval"  # a job waits for approval (custom approve); the task stays running
 COMMIT_ID = re.compile(r"^[0-9a-fA-F]{8,64}$")  # Zadig matches a full SHA or its first 8 characters
 # What an API token can hold: printable ASCII. Anything else (a line break inside, a non-ASCII
 # character) makes requests/http.client refuse the header with an error that quotes its value.
@@ -904,9 +911,22 @@ _MESSAGES = {
     401: "Zadig did not accept the token (HTTP 401): check ZADIG_TOKEN",
     403: "Zadig refused access (HTTP 403): the token's user lacks permission on this project or workflow",
 }
+# The legacy API's backend went away in two steps (koderover/zadig): the commit lookup in v1.18.0,
+# create/get/restart/cancel in v3.4.1 (bf642e113). The gateway still answers, with HTTP 500 or
+# {resultCode: 500}.
+_LEGACY_GONE = (
+    "Zadig v3.4.1 and later no longer have the legacy workflow-task backend (they answer every such call"
+    " this way): use `{use}` on a custom workflow instead"
+)
+_LOOKUP_GONE = (
+    "Zadig v1.18.0 and later no longer have the commit lookup behind `task list`: list a custom workflow's"
+    " tasks with `custom list` instead"
+)
+_BACKOFF = 0.5  # seconds before the first retry of a bare HTTP 500, doubled each time (as make_session's)
 _NO_TASK_ID = (
     "Zadig accepted the request but its answer names no task_id (older releases answer "
-    '{"message":"success"}), so --wait cannot follow the task; find it with `task list --commit-id`'
+    '{"message":"success"}), so --wait cannot follow the task; find it with `custom list` (or, legacy,'
+    " `task list --commit-id`)"
 )
 
 
@@ -920,15 +940,65 @@ class ZadigClient:
         self.once_session = make_session(retry_unsafe=False)
         for session in (self.session, self.once_session):
             session.headers["Authorization"] = f"Bearer {token}"
+            # HTTP 500 is Zadig's answer for every error that is not one of its coded ones (an unknown
+            # parameter, a task that is not there): _send retries a 500 only when it carries no Zadig body.
+            for adapter in session.adapters.values():
+                retry = getattr(adapter, "max_retries", None)
+                if retry is not None and retry.status_forcelist:
+                    forcelist = tuple(code for code in retry.status_forcelist if code != 500)
+                    adapter.max_retries = retry.new(status_forcelist=forcelist)  # type: ignore[attr-defined]
+        self._registries: Optional[List[Dict[str, Any]]] = None
+
+    def _send(self, method: str, path: str, *, once: bool = False, **kwargs: Any) -> requests.Response:
+        """Send one request and raise CirelayError for an error answer, showing Zadig's description.
+
+        A bare HTTP 500 (a proxy's) is retried like a 502, RETRY_ATTEMPTS times in all, unless the
+        request is `once` (it starts something); a 500 with Zadig's error body is its answer, not retried.
+        """
+        session = self.once_session if once else self.session
+        url = self.base_url + path
+        attempts = 1 if once else RETRY_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                response = session.request(method, url, **kwargs)
+            except requests.exceptions.RetryError as exc:
+                raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+            except requests.exceptions.InvalidHeader:
+                # requests quotes the offending header value, which may be a credential: never show it.
+                raise CirelayError(f"could not send {method} {url}: a header holds characters HTTP cannot carry")
+            except requests.exceptions.RequestException as exc:
+                raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+            zadig = zadig_error(response)
+            if response.status_code == 500 and zadig is None and attempt < attempts:
+                time.sleep(_BACKOFF * 2 ** (attempt - 1))
+                continue
+            break
+        if zadig is not None and response.status_code >= 400 and response.status_code not in _MESSAGES:
+            where = f"{response.request.method if response.request is not None else method} {response.url}"
+            raise CirelayError(
+                f"{zadig} ({response.status_code}, {where})", status=response.status_code, url=response.url,
+                api_message=zadig,
+            )  # fmt: skip
+        raise_for_status(response, _MESSAGES)
+        return response
 
     def _call(self, method: str, path: str, *, once: bool = False, **kwargs: Any) -> Any:
-        session = self.once_session if once else self.session
-        return api_request(session, method, self.base_url + path, messages=_MESSAGES, **kwargs)
+        return decode_json(self._send(method, path, once=once, **kwargs))
 
-    # -- legacy workflow tasks (Zadig <= 3.x) --------------------------------------------------
+    # -- legacy workflow tasks (Zadig <= v3.4.0) -----------------------------------------------
+    def _legacy(self, use: str, method: str, path: str, **kwargs: Any) -> Any:
+        """A legacy call; its HTTP 500 says the backend is gone (v3.4.1+), naming the custom command to use."""
+        try:
+            return self._call(method, path, **kwargs)
+        except CirelayError as exc:
+            if exc.status != 500:
+                raise
+            hint = _LOOKUP_GONE if use == "custom list" else _LEGACY_GONE.format(use=use)
+            raise CirelayError(f"{exc.message}; {hint}", status=500, url=exc.url, api_message=exc.api_message)
+
     def list_tasks(self, commit_id: str) -> List[Dict[str, Any]]:
         """The workflow tasks Zadig ran for a commit (full SHA or its first 8 characters)."""
-        body = self._call("GET", "/api/directory/workflowTask", params={"commitId": commit_id})
+        body = self._legacy("custom list", "GET", "/api/directory/workflowTask", params={"commitId": commit_id})
         _check_result(body, f"list the tasks of commit {commit_id}")
         if body is None:
             return []
@@ -938,13 +1008,13 @@ class ZadigClient:
 
     def create_task(self, body: Dict[str, Any]) -> Dict[str, Any]:
         """Start a task of a legacy workflow; answers {project_name, workflow_name, task_id}."""
-        answer = self._call("POST", "/api/directory/workflowTask/create", once=True, json=body)
+        answer = self._legacy("custom run", "POST", "/api/directory/workflowTask/create", once=True, json=body)
         _check_result(answer, f"start workflow {body.get('workflow_name')}")
         return answer if isinstance(answer, dict) else {"answer": answer}
 
     def get_task(self, workflow: str, task_id: int) -> Dict[str, Any]:
         """One legacy task: workflow_name, env_name, targets, images, test_reports, status (+ task_id)."""
-        answer = self._call("GET", _legacy_path(workflow, task_id))
+        answer = self._legacy("custom get", "GET", _legacy_path(workflow, task_id))
         _check_result(answer, f"read task {task_id} of workflow {workflow}")
         if not isinstance(answer, dict):
             return {"task_id": task_id, "answer": answer}
@@ -953,14 +1023,14 @@ class ZadigClient:
 
     def restart_task(self, workflow: str, task_id: int) -> Dict[str, Any]:
         """Restart a failed, timed-out or cancelled legacy task; answers {resultCode, errorMsg}."""
-        answer = self._call("POST", _legacy_path(workflow, task_id) + "/restart", once=True)
-        _check_result(answer, f"restart task {task_id} of workflow {workflow}")
+        answer = self._legacy("custom retry", "POST", _legacy_path(workflow, task_id) + "/restart", once=True)
+        _check_result(answer, f"restart task {task_id} of workflow {workflow}", use="custom retry")
         return answer if isinstance(answer, dict) else {"message": "success"}
 
     def cancel_task(self, workflow: str, task_id: int) -> Dict[str, Any]:
         """Cancel a legacy task; answers {resultCode, errorMsg}."""
-        answer = self._call("POST", _legacy_path(workflow, task_id) + "/cancel")
-        _check_result(answer, f"cancel task {task_id} of workflow {workflow}")
+        answer = self._legacy("custom cancel", "POST", _legacy_path(workflow, task_id) + "/cancel")
+        _check_result(answer, f"cancel task {task_id} of workflow {workflow}", use="custom cancel")
         return answer if isinstance(answer, dict) else {"message": "success"}
 
     def legacy_url(self, workflow: str, task_id: Any, project: Optional[str] = None) -> str:
@@ -970,7 +1040,7 @@ class ZadigClient:
             return f"{self.base_url}{page}/{task_id}"
         return self.base_url + _legacy_path(workflow, task_id)
 
-    # -- custom workflows (Zadig v4+ OpenAPI) --------------------------------------------------
+    # -- custom workflows (OpenAPI, Zadig v1.15+) ----------------------------------------------
     def run_custom(
         self, project: str, workflow: str, parameters: List[Dict[str, str]], inputs: List[Any]
     ) -> Dict[str, Any]:
@@ -997,6 +1067,63 @@ class ZadigClient:
         answer = self._call("POST", path, once=True, params={"projectKey": project})
         return answer if isinstance(answer, dict) else {"message": "success"}
 
+    def get_workflow(self, project: str, workflow: str) -> Dict[str, Any]:
+        """A custom workflow's definition: params and stages → jobs {name, type, spec} (v1.18+)."""
+        path = f"/openapi/workflows/custom/{quote(workflow, safe='')}/detail"
+        try:
+            answer = self._call("GET", path, params={"projectKey": project})
+        except CirelayError as exc:
+            raise CirelayError(
+                f"could not read workflow {workflow} of project {project}: {exc.message}",
+                status=exc.status, url=exc.url, api_message=exc.api_message,
+            )  # fmt: skip
+        if not isinstance(answer, dict):
+            raise CirelayError(f"expected a workflow from Zadig, got {json.dumps(answer)[:200]}")
+        return answer
+
+    def list_registries(self) -> List[Dict[str, Any]]:
+        """The image registries {registry_id, address, namespace, …} (GET /openapi/system/registry), read once."""
+        if self._registries is None:
+            answer = self._call("GET", "/openapi/system/registry")
+            self._registries = [r for r in answer if isinstance(r, dict)] if isinstance(answer, list) else []
+        return self._registries
+
+    def approve_custom(self, workflow: str, task_id: int, job: str, approve: bool, comment: str) -> Dict[str, Any]:
+        """Approve or reject the approval job task `job` (Zadig's field `stage_name` carries it)."""
+        body = {"workflow_key": workflow, "task_id": task_id, "stage_name": job, "approve": approve, "comment": comment}
+        answer = self._call("POST", "/openapi/workflows/custom/task/approve", once=True, json=body)
+        return answer if isinstance(answer, dict) else {"message": "success"}
+
+    def resume_custom(self, project: str, workflow: str, task_id: int, stage: str) -> Dict[str, Any]:
+        """Run a stage that waits for manual execution (v5.0+)."""
+        path = f"/openapi/workflows/custom/{quote(workflow, safe='')}/task/{task_id}/manual-exec"
+        answer = self._call("POST", path, once=True, params={"projectKey": project}, json={"stage_name": stage})
+        return answer if isinstance(answer, dict) else {"message": "success"}
+
+    def list_custom(self, project: str, workflow: str, limit: int, page_size: int = 50) -> List[Dict[str, Any]]:
+        """A workflow's tasks, newest first, page by page until `limit` tasks or the last page."""
+        path = f"/openapi/workflows/custom/{quote(workflow, safe='')}/tasks"
+        size = min(limit, page_size)
+        found: List[Dict[str, Any]] = []
+        page = 1
+        while len(found) < limit:
+            params = {"projectKey": project, "pageNum": str(page), "pageSize": str(size)}
+            answer = self._call("GET", path, params=params)
+            if not isinstance(answer, dict):
+                raise CirelayError(f"expected {{total, workflow_tasks}} from Zadig, got {json.dumps(answer)[:200]}")
+            tasks = [t for t in answer.get("workflow_tasks") or [] if isinstance(t, dict)]
+            found.extend(tasks)
+            total = answer.get("total")
+            if len(tasks) < size or (isinstance(total, int) and page * size >= total):
+                break
+            page += 1
+        return found[:limit]
+
+    def job_log(self, workflow: str, task_id: int, job: str) -> str:
+        """A job task's archived log as text ("" until Zadig archives it, when the job ends; v3.4+)."""
+        path = f"/openapi/logs/log/v4/workflow/{quote(workflow, safe='')}/{task_id}/{quote(job, safe='')}"
+        return self._send("GET", path).text
+
     def custom_url(self, workflow: str, task_id: Any, project: Optional[str] = None) -> str:
         """Where people see the task: the web page when the project is known, else the API."""
         if project:
@@ -1009,37 +1136,115 @@ def _legacy_path(workflow: str, task_id: Any) -> str:
     return f"/api/directory/workflowTask/id/{task_id}/pipelines/{quote(workflow, safe='')}"
 
 
-def _check_result(answer: Any, action: str) -> None:
-    """The legacy API answers HTTP 200 with {resultCode, errorMsg}; a non-zero resultCode is a failure."""
+def _check_result(answer: Any, action: str, use: Optional[str] = None) -> None:
+    """The legacy API answers HTTP 200 with {resultCode, errorMsg}; a non-zero resultCode is a failure.
+
+    The gateway turns any failure of the backend into resultCode 500 (picket public.go:80-100), which
+    is what every restart/cancel gets once the backend is gone (v3.4.1+): say so, naming `use`.
+    """
     if not isinstance(answer, dict) or "resultCode" not in answer:
         return
     code = answer.get("resultCode")
     if code in (0, "0", None):
         return
     reason = answer.get("errorMsg") or "no reason given"
-    raise CirelayError(f"Zadig could not {action}: {reason} (resultCode {code})", api_message=str(reason))
+    message = f"Zadig could not {action}: {reason} (resultCode {code})"
+    if use is not None and str(code) == "500":
+        message += "; " + _LEGACY_GONE.format(use=use)
+    raise CirelayError(message, api_message=str(reason))
+
+
+def zadig_error(response: requests.Response) -> Optional[str]:
+    """Zadig's own error text from an error answer, or None when the body is not Zadig's.
+
+    Zadig answers {type: "error", code, message, description, extra} (HTTP 400 for its 6xxx/7xxx
+    codes) and, for any other failure, HTTP 500 {message: "Internal Error: ", code: 500, description}
+    (pkg/tool/errors/errors.go ErrorMessage): the description holds the reason.
+    """
+    if response.status_code < 400 or not response.content:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or "code" not in body or not isinstance(body.get("message"), str):
+        return None
+    message = body["message"].strip().rstrip(":").strip()
+    description = body.get("description")
+    if isinstance(description, str) and description.strip() and description.strip() != message:
+        return f"{message}: {description.strip()}" if message else description.strip()
+    return message or None
 
 
 def outcome_of(status: Any) -> str:
-    """'success' for passed, 'failure' for the other terminal statuses, else 'pending' (no status too)."""
+    """'success' for passed, 'failure' for the other terminal statuses and skipped, else 'pending' (no status too)."""
     text = str(status or "").lower()
     if text == SUCCESS_STATUS:
         return "success"
-    if text in FAILURE_STATUSES:
+    if text in FAILURE_STATUSES or text == SKIPPED_STATUS:
         return "failure"
     return "pending"
+
+
+def _status_text(status: Any) -> str:
+    if not status:
+        return "no status yet"
+    return f"{status} (no job ran)" if str(status).lower() == SKIPPED_STATUS else str(status)
 
 
 def describe_legacy(task: Dict[str, Any]) -> Tuple[str, str]:
     """(outcome, progress line) of a legacy task."""
     status = task.get("status")
-    return outcome_of(status), str(status) if status else "no status yet"
+    return outcome_of(status), _status_text(status)
+
+
+def people(users: Any) -> str:
+    """Zadig users and groups ({type, user_name | group_name}) as names for people; "anyone allowed" if none."""
+    names = []
+    for user in users if isinstance(users, list) else []:
+        if not isinstance(user, dict):
+            continue
+        if user.get("user_name"):
+            names.append(str(user["user_name"]))
+        elif user.get("group_name"):
+            names.append(f"group {user['group_name']}")
+        elif user.get("type"):
+            names.append(str(user["type"]).replace("_", " "))
+    return ", ".join(names) or "anyone allowed"
+
+
+def job_tasks(task: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Every job task of a custom task, stage by stage."""
+    return [
+        job
+        for stage in task.get("stages") or []
+        if isinstance(stage, dict)
+        for job in stage.get("jobs") or []
+        if isinstance(job, dict)
+    ]
+
+
+def waiting_for(task: Dict[str, Any]) -> List[str]:
+    """What a custom task waits on from people: paused stages (manual execution) and jobs awaiting approval."""
+    waits = []
+    for stage in task.get("stages") or []:
+        if isinstance(stage, dict) and str(stage.get("status") or "").lower() == PAUSE_STATUS:
+            manual = stage.get("manual_exec") if isinstance(stage.get("manual_exec"), dict) else {}
+            users = people((manual or {}).get("manual_exec_users"))
+            waits.append(f"waits for manual execution of stage {stage.get('name')} by {users} (custom resume)")
+    for job in job_tasks(task):
+        if str(job.get("status") or "").lower() == APPROVAL_STATUS:
+            spec = job.get("spec") if isinstance(job.get("spec"), dict) else {}
+            native = (spec or {}).get("native_approval")
+            users = people(native.get("approve_users") if isinstance(native, dict) else None)
+            waits.append(f"waits for approval of job {job.get('name')} by {users} (custom approve)")
+    return waits
 
 
 def describe_custom(task: Dict[str, Any]) -> Tuple[str, str]:
-    """(outcome, progress line) of a custom workflow task: its status, then each stage and its jobs."""
+    """(outcome, progress line) of a custom workflow task: its status, each stage and its jobs, what it waits on."""
     status = task.get("status")
-    parts = [str(status) if status else "no status yet"]
+    parts = [_status_text(status)]
     for stage in task.get("stages") or []:
         if not isinstance(stage, dict):
             continue
@@ -1050,7 +1255,9 @@ def describe_custom(task: Dict[str, Any]) -> Tuple[str, str]:
         )
         line = f"{stage.get('name')}: {stage.get('status') or 'pending'}"
         parts.append(f"{line} [{jobs}]" if jobs else line)
-    return outcome_of(status), " | ".join(parts)
+    line = " | ".join(parts)
+    waits = waiting_for(task)
+    return outcome_of(status), f"{line} — {'; '.join(waits)}" if waits else line
 
 
 def after_restart(describe: Callable[[Any], Tuple[str, str]]) -> Callable[[Any], Tuple[str, str]]:
@@ -1067,6 +1274,227 @@ def after_restart(describe: Callable[[Any], Tuple[str, str]]) -> Callable[[Any],
         return outcome, description
 
     return state_of
+
+
+# --- src/cirelay/zadig/inputs.py ----------------------------------------
+
+# The job types whose empty input keeps what the workflow configured (types.go: plugin and freestyle
+# change only the keys given, approval ignores its input, the releases and AI jobs take none).
+KEEP_CONFIGURED = (
+    "plugin",
+    "freestyle",
+    "approval",
+    "k8s-blue-green-release",
+    "k8s-canary-release",
+    "ai-release-specialist",
+    "ai-task",
+)
+# The input each type takes, for the message that asks for it (types.go *JobInput).
+INPUT_SHAPES = {
+    "zadig-build": {
+        "registry": "<address>/<namespace>",
+        "service_list": [{"service_name": "…", "service_module": "…", "repo_info": [], "inputs": []}],
+    },
+    "zadig-deploy": {
+        "env_name": "…",
+        "service_list": [{"service_name": "…", "service_module": "…", "image_name": "…"}],
+    },
+    "zadig-vm-deploy": {"env_name": "…", "service_list": [{"service_name": "…", "file_name": "…"}]},
+    "custom-deploy": {
+        "target_list": [{"workload_type": "…", "workload_name": "…", "container_name": "…", "image_name": "…"}]
+    },
+    "k8s-blue-green-deploy": {"service_list": [{"service_name": "…", "image_name": "…"}]},
+    "k8s-canary-deploy": {"service_list": [{"service_name": "…", "image_name": "…"}]},
+    "k8s-gray-release": {
+        "target_list": [{"workload_type": "…", "workload_name": "…", "container_name": "…", "image_name": "…"}]
+    },
+    "k8s-gray-rollback": {"target_list": [{"workload_type": "…", "workload_name": "…"}]},
+    "k8s-resource-patch": {"target_list": [{"resource_name": "…", "resource_kind": "…", "inputs": []}]},
+    "zadig-test": {"service_list": [], "testing_list": [{"testing_name": "…", "repo_info": [], "inputs": []}]},
+    "zadig-scanning": {"service_list": [], "scanning_list": [{"scanning_name": "…", "repo_info": [], "inputs": []}]},
+    "sql": {"database_name": "…", "sql": "…"},
+    "tapd": {"project_id": "…", "status": "…", "iteration_ids": []},
+}
+# Every type Zadig's OpenAPI takes input for (openapi.go GetInputUpdater); any other is refused (HTTP 500).
+OPENAPI_TYPES = frozenset(KEEP_CONFIGURED) | frozenset(INPUT_SHAPES)
+
+
+def workflow_jobs(detail: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The jobs of a workflow detail, stage by stage, each with its stage's name added."""
+    jobs = []
+    for stage in detail.get("stages") or []:
+        if not isinstance(stage, dict):
+            continue
+        for job in stage.get("jobs") or []:
+            if isinstance(job, dict) and job.get("name"):
+                jobs.append(dict(job, stage=stage.get("name")))
+    return jobs
+
+
+def _needs(job: Dict[str, Any], why: str) -> InputError:
+    kind = str(job.get("type") or "")
+    shape = INPUT_SHAPES.get(kind, {})
+    entry = json.dumps({"job_name": job["name"], "job_type": kind, "parameters": shape}, ensure_ascii=False)
+    return InputError(
+        f"job {job['name']} ({kind}) cannot run as configured: {why}; give its input with --inputs '[{entry}]'"
+        " (or leave it out with --job for the other jobs)",
+        param_hint="'--inputs'",
+    )
+
+
+def derive_input(job: Dict[str, Any], registries: Callable[[], List[Dict[str, Any]]]) -> Dict[str, Any]:
+    """The input that runs one job as its workflow configures it; InputError (exit 2) when its type has none."""
+    kind = str(job.get("type") or "")
+    spec = job.get("spec") if isinstance(job.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    if kind in KEEP_CONFIGURED:
+        parameters: Dict[str, Any] = {}
+    elif kind == "zadig-build":
+        parameters = _build_input(job, spec, registries)
+    elif kind == "zadig-deploy":
+        parameters = _deploy_input(job, spec)
+    elif kind in OPENAPI_TYPES:
+        raise _needs(job, "cirelay cannot build this type's input from the workflow")
+    else:
+        raise InputError(
+            f"job {job['name']} is of type {kind or '?'}, which Zadig's OpenAPI cannot run (it takes input only for"
+            f" {', '.join(sorted(OPENAPI_TYPES))}): choose the other jobs with --job",
+            param_hint="'--job'",
+        )
+    return {"job_name": job["name"], "job_type": kind, "parameters": parameters}
+
+
+def _build_input(
+    job: Dict[str, Any], spec: Dict[str, Any], registries: Callable[[], List[Dict[str, Any]]]
+) -> Dict[str, Any]:
+    """zadig-build: {registry: "<address>/<namespace>", service_list} (types.go ZadigBuildJobInput).
+
+    repo_info stays empty: each repository keeps the branch the workflow configures (its codehost is
+    named by alias, which the detail does not carry); --inputs changes a branch.
+    """
+    registry_id = spec.get("docker_registry_id")
+    if not registry_id:
+        raise _needs(job, "it names no image registry (spec.docker_registry_id)")
+    found = next((r for r in registries() if r.get("registry_id") == registry_id), None)
+    if found is None:
+        raise _needs(job, f"its image registry {registry_id} is not in GET /openapi/system/registry")
+    # The services the run dialog preselects: default_service_and_builds since v3.2.0 (koderover/zadig
+    # bad312905; the stored service_and_builds is then empty), service_and_builds before.
+    defaults = spec.get("default_service_and_builds") or spec.get("service_and_builds") or []
+    services: List[Dict[str, Any]] = [
+        {
+            "service_name": build.get("service_name"),
+            "service_module": build.get("service_module"),
+            "repo_info": [],
+            "inputs": [],
+        }
+        for build in defaults
+        if isinstance(build, dict)
+    ]
+    if not services:
+        raise _needs(job, "it builds no service by default (spec.default_service_and_builds is empty)")
+    return {"registry": f"{found.get('address')}/{found.get('namespace')}", "service_list": services}
+
+
+def _deploy_input(job: Dict[str, Any], spec: Dict[str, Any]) -> Dict[str, Any]:
+    """zadig-deploy: {env_name, service_list: [{service_name, service_module, image_name}]} (types.go).
+
+    The services are spec.services (their modules and images), else spec.service_and_images (the
+    defaults saved since v2.3.0). A deploy whose source is `fromjob` takes its images from the build
+    job it names (job_deploy.go ToTask), so its services need no image of their own.
+    """
+    env = spec.get("env")
+    if not env or "{{" in str(env):
+        raise _needs(job, "its environment is chosen at run time (spec.env is empty or a variable)")
+    from_job = spec.get("source") == "fromjob"
+    modules = [
+        (service.get("service_name"), module.get("service_module"), module.get("image"))
+        for service in spec.get("services") or []
+        if isinstance(service, dict)
+        for module in service.get("modules") or []
+        if isinstance(module, dict)
+    ] or [
+        (item.get("service_name"), item.get("service_module"), item.get("image"))
+        for item in spec.get("service_and_images") or []
+        if isinstance(item, dict)
+    ]
+    services = []
+    for name, module, image in modules:
+        if not image and not from_job:
+            raise _needs(job, f"service {name} has no image configured")
+        services.append({"service_name": name, "service_module": module, "image_name": image or ""})
+    if not services:
+        raise _needs(job, "it deploys no service by default (spec.services is empty)")
+    return {"env_name": env, "service_list": services}
+
+
+def job_inputs(
+    detail: Dict[str, Any],
+    *,
+    only: Sequence[str],
+    overrides: Optional[List[Any]],
+    registries: Callable[[], List[Dict[str, Any]]],
+) -> List[Dict[str, Any]]:
+    """The `inputs` of a start: the jobs chosen (--job, else every job) plus those in --inputs, each derived
+    from the workflow and overridden by its --inputs entry (parameters merged key by key)."""
+    jobs = workflow_jobs(detail)
+    by_name = {job["name"]: job for job in jobs}
+    given: Dict[str, Dict[str, Any]] = {}
+    for number, entry in enumerate(overrides or []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("job_name"), str):
+            raise InputError(f"--inputs entry {number} is not an object with a job_name", param_hint="'--inputs'")
+        if entry["job_name"] not in by_name:
+            raise InputError(
+                f"--inputs names job {entry['job_name']!r}, which workflow {detail.get('workflow_key')} does not"
+                f" have (its jobs: {', '.join(by_name) or 'none'})",
+                param_hint="'--inputs'",
+            )
+        given[entry["job_name"]] = entry
+    for name in only:
+        if name not in by_name:
+            raise InputError(
+                f"workflow {detail.get('workflow_key')} has no job {name!r} (its jobs: {', '.join(by_name) or 'none'})",
+                param_hint="'--job'",
+            )
+    chosen = [job for job in jobs if (job["name"] in only if only else True) or job["name"] in given]
+    inputs = []
+    for job in chosen:
+        entry = given.get(job["name"])
+        parameters = entry.get("parameters") if entry is not None else None
+        if isinstance(parameters, dict) or entry is None:
+            try:
+                derived = derive_input(job, registries)["parameters"]
+            except InputError:
+                if entry is None:
+                    raise
+                derived = {}
+            parameters = {**derived, **(parameters or {})}
+        inputs.append({"job_name": job["name"], "job_type": job.get("type"), "parameters": parameters})
+    return inputs
+
+
+def resolve_params(detail: Dict[str, Any], given: Sequence[Tuple[str, str]]) -> List[Dict[str, str]]:
+    """--param NAME=VALUE as {name, value, type}; a name the workflow does not define is exit 2 (Zadig: HTTP 500)."""
+    defined = {p.get("name"): p for p in detail.get("params") or [] if isinstance(p, dict)}
+    params = []
+    for name, value in given:
+        found = defined.get(name)
+        if found is None:
+            known = ", ".join(str(n) for n in defined) or "none"
+            raise InputError(
+                f"workflow {detail.get('workflow_key')} has no parameter {name!r} (its parameters: {known})",
+                param_hint="'--param'",
+            )
+        choices = found.get("choice_option")
+        if found.get("type") == "choice" and isinstance(choices, list) and value not in choices:
+            raise InputError(
+                f"parameter {name} takes one of {', '.join(map(str, choices))}, got {value!r}", param_hint="'--param'"
+            )
+        param = {"name": name, "value": value}
+        if found.get("type"):
+            param["type"] = str(found["type"])
+        params.append(param)
+    return params
 
 
 # --- src/cirelay/zadig/cli.py ----------------------------------------
@@ -1202,9 +1630,13 @@ def follow(
         task.cancel()
         cancelled.append(True)
 
+    def poll() -> Dict[str, Any]:
+        return pending.pop() if pending else task.get()
+
+    pending = [first] if first is not None else []
     try:
         final = wait_for(
-            first_then(first, task.get) if first is not None else task.get,
+            poll,
             task.state_of(),
             timeout=timeout,
             what=task.what,
@@ -1259,18 +1691,6 @@ def answer_or_follow(
     follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
 
 
-def first_then(first: Dict[str, Any], poll: Callable[[], Dict[str, Any]]) -> Callable[[], Dict[str, Any]]:
-    """A poll that hands back an already fetched state once, then polls."""
-    pending = [first]
-
-    def next_state() -> Dict[str, Any]:
-        if pending:
-            return pending.pop()
-        return poll()
-
-    return next_state
-
-
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add --url (ZADIG_URL) to a command and hand it `make_client`, which checks it and ZADIG_TOKEN (exit 2).
 
@@ -1316,7 +1736,12 @@ def cli() -> None:
 
 @cli.group(epilog=EXIT_CODES_HELP)
 def task() -> None:
-    """Legacy workflow tasks (Zadig 3.x and earlier, /api/directory/workflowTask)."""
+    """Legacy workflow tasks (product workflows, Zadig up to v3.4.0, /api/directory/workflowTask).
+
+    From v3.4.1 the backend behind these routes is gone (and from v1.18.0 the one behind `task
+    list`): such a server answers HTTP 500 or resultCode 500, and the error names the `custom`
+    command to use instead.
+    """
 
 
 @task.command("list")
@@ -1443,18 +1868,35 @@ def task_wait(
 
 @cli.group(epilog=EXIT_CODES_HELP)
 def custom() -> None:
-    """Custom workflow tasks (Zadig v4 and later, /openapi/workflows/custom)."""
+    """Custom workflow tasks (/openapi/workflows/custom): Zadig v1.15 and later.
+
+    workflow_key/project_key, the workflow detail, task list and approvals from v1.18, parameters
+    from v3.1, job logs from v3.4, manual execution (resume) from v5.0.
+    """
 
 
 @custom.command("run")
 @connection_options
 @project_option
 @workflow_option
-@click.option("--param", "params", multiple=True, type=KeyValue(), help="Workflow parameter NAME=VALUE (repeatable).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    type=KeyValue(),
+    help="Workflow parameter NAME=VALUE (repeatable); the workflow must define it.",
+)
+@click.option(
+    "--job",
+    "jobs",
+    multiple=True,
+    help="Run only this job (repeatable; the others are skipped). Default: every job, as configured.",
+)
 @click.option(
     "--inputs",
     type=JsonArg(list),
-    help="Job inputs as a JSON array ([{job_name, job_type, parameters}]), inline, @file or - for stdin.",
+    help="Job inputs merged over those built from the workflow: a JSON array of {job_name, parameters},"
+    " inline, @file or - for stdin.",
 )
 @wait_options(wait_flag=True)
 def custom_run(
@@ -1463,16 +1905,26 @@ def custom_run(
     project: str,
     workflow: str,
     params: Tuple[Tuple[str, str], ...],
+    jobs: Tuple[str, ...],
     inputs: Optional[List[Any]],
     wait: bool,
     timeout: float,
     poll_max: float,
     cancel_on_timeout: bool,
 ) -> None:
-    """Start a task of a custom workflow with parameters and job inputs."""
+    """Start a task of a custom workflow, every job as the workflow configures it.
+
+    Zadig runs only the jobs named in the request's inputs and skips the others, so the inputs are
+    built from the workflow's own definition, one per job (build: its registry and services;
+    deploy: its environment and images; freestyle, plugin, approval: as configured). --job picks
+    jobs, --inputs overrides or adds a job's input.
+    """
     client = make_client()
-    parameters = [{"name": name, "value": value} for name, value in params]
-    answer = client.run_custom(project, workflow, parameters, inputs or [])
+    detail = client.get_workflow(project, workflow)
+    parameters = resolve_params(detail, params)
+    sent = job_inputs(detail, only=jobs, overrides=inputs, registries=client.list_registries)
+    log(f"running jobs of workflow {workflow}: {', '.join(str(i['job_name']) for i in sent)}")
+    answer = client.run_custom(project, workflow, parameters, sent)
     if not has_task_id(answer, workflow, wait):
         return
     task = Task(client, workflow, answer["task_id"], custom=True, project=project)
@@ -1545,6 +1997,144 @@ def custom_wait(
     first = client.get_custom(workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=first.get("project_key"))
     follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout, first=first)
+
+
+def pick_job(found: List[Dict[str, Any]], name: str, task_id: int) -> List[Dict[str, Any]]:
+    """The job tasks --job names: a job task's name, else the job's own name or display name (exit 2 if none)."""
+    exact = [job for job in found if job.get("name") == name]
+    if exact:
+        return exact
+    by_job = [job for job in found if name in (job.get("origin_name"), job.get("display_name"))]
+    if by_job:
+        return by_job
+    names = ", ".join(str(job.get("name")) for job in found) or "none"
+    raise InputError(f"task {task_id} has no job {name!r} (its job tasks: {names})", param_hint="'--job'")
+
+
+@custom.command("approve")
+@connection_options
+@workflow_option
+@id_option
+@click.option("--reject", is_flag=True, help="Reject instead of approving.")
+@click.option("--comment", default="", help="A comment that goes with the decision.")
+@click.option(
+    "--job", "job", help="The approval job (job task name or job name). Default: the one waiting for approval."
+)
+def custom_approve(
+    make_client: Callable[[], ZadigClient],
+    *,
+    workflow: str,
+    task_id: int,
+    reject: bool,
+    comment: str,
+    job: Optional[str],
+) -> None:
+    """Approve (or --reject) the approval job a custom workflow task waits on."""
+    client = make_client()
+    state = client.get_custom(workflow, task_id)
+    task = Task(client, workflow, task_id, custom=True, project=state.get("project_key"))
+    waiting = [j for j in job_tasks(state) if str(j.get("status") or "").lower() == APPROVAL_STATUS]
+    if job is not None:
+        chosen = pick_job(job_tasks(state), job, task_id)
+        if len(chosen) > 1:
+            names = ", ".join(str(j.get("name")) for j in chosen)
+            raise InputError(f"--job {job} names several job tasks ({names}): give one of them", param_hint="'--job'")
+    elif not waiting:
+        raise CirelayError(
+            f"{task.what} has no job waiting for approval (status {state.get('status') or 'unknown'})",
+            result=state,
+        )
+    elif len(waiting) > 1:
+        names = ", ".join(str(j.get("name")) for j in waiting)
+        raise InputError(f"several jobs wait for approval ({names}): choose one with --job", param_hint="'--job'")
+    else:
+        chosen = waiting
+    name = str(chosen[0].get("name"))
+    answer = client.approve_custom(workflow, task_id, name, not reject, comment)
+    log(f"{'rejected' if reject else 'approved'} job {name} of {task.what}: {task.url}")
+    result = {**answer, "workflow_key": workflow, "task_id": task_id, "job": name, "approve": not reject}
+    emit(
+        result,
+        outputs={"task-id": str(task_id), "url": task.url},
+        summary={"Zadig task": task_id, "job": name, "decision": "rejected" if reject else "approved"},
+    )
+
+
+@custom.command("resume")
+@connection_options
+@workflow_option
+@id_option
+@click.option(
+    "-p", "--project", envvar="ZADIG_PROJECT", show_envvar=True, help="Project key. Default: the task's project."
+)
+@click.option("--stage", help="The stage to run. Default: the one waiting for manual execution.")
+def custom_resume(
+    make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, project: Optional[str], stage: Optional[str]
+) -> None:
+    """Run the stage a custom workflow task waits on for manual execution (Zadig v5.0+)."""
+    client = make_client()
+    state = client.get_custom(workflow, task_id)
+    project = project or state.get("project_key")
+    task = Task(client, workflow, task_id, custom=True, project=project)
+    if not project:
+        raise InputError("the task names no project: give -p/--project (or ZADIG_PROJECT)", param_hint="'--project'")
+    if stage is None:
+        paused = [
+            s.get("name")
+            for s in state.get("stages") or []
+            if isinstance(s, dict) and str(s.get("status") or "").lower() == PAUSE_STATUS
+        ]
+        if not paused:
+            raise CirelayError(
+                f"{task.what} has no stage waiting for manual execution (status {state.get('status') or 'unknown'})",
+                result=state,
+            )
+        stage = str(paused[0])
+    answer = client.resume_custom(project, workflow, task_id, stage)
+    log(f"started stage {stage} of {task.what}: {task.url}")
+    emit(
+        {**answer, "workflow_key": workflow, "task_id": task_id, "stage": stage},
+        outputs={"task-id": str(task_id), "url": task.url},
+        summary={"Zadig task": task_id, "stage": stage, "url": task.url},
+    )
+
+
+@custom.command("list")
+@connection_options
+@project_option
+@workflow_option
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many tasks, newest first."
+)
+def custom_list(make_client: Callable[[], ZadigClient], *, project: str, workflow: str, limit: int) -> None:
+    """List a custom workflow's tasks, newest first, as a JSON array."""
+    tasks = make_client().list_custom(project, workflow, limit)
+    emit(tasks, outputs={"count": str(len(tasks))}, summary={"workflow": workflow, "tasks": len(tasks)})
+
+
+@custom.command("logs")
+@connection_options
+@workflow_option
+@id_option
+@click.option("--job", "job", help="Only this job (job task name or job name). Default: every job, in order.")
+def custom_logs(make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, job: Optional[str]) -> None:
+    """Print the logs of a custom workflow task's jobs as text (Zadig v3.4+).
+
+    Zadig serves a job's log once it is archived, when the job ends: before that it is empty.
+    """
+    client = make_client()
+    found = job_tasks(client.get_custom(workflow, task_id))
+    chosen = pick_job(found, job, task_id) if job is not None else found
+    for number, item in enumerate(chosen):
+        name = str(item.get("name"))
+        text = client.job_log(workflow, task_id, name)
+        if job is None or len(chosen) > 1:
+            click.echo(f"{chr(10) if number else ''}==> {item.get('display_name') or name} ({name}) <==")
+        if text:
+            click.echo(text, nl=not text.endswith("\n"))
+        else:
+            status = item.get("status") or "pending"
+            log(f"no log for job {name} yet (Zadig archives it when the job ends; status {status})")
 
 
 if __name__ == "__main__":

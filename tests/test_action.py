@@ -472,6 +472,8 @@ def _copy_repo(dest: Path, with_fakes: bool) -> None:
         shutil.copytree(
             ROOT / "tests" / "fakes", dest / "tests" / "fakes", ignore=shutil.ignore_patterns("__pycache__")
         )
+        # The fakes answer by the publishers' contracts, which they read from here.
+        shutil.copytree(ROOT / "tests" / "contracts", dest / "tests" / "contracts")
     (dest / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(ROOT / ".github" / "workflows" / "action-test.yml", dest / ".github" / "workflows")
     git = [

@@ -884,7 +884,7 @@ def test_run_wait_exit_code_per_terminal_state(
     # the job summary shows the run however it ended
     summary = (tmp_path / "summary").read_text()
     icon = {"FAILED": "❌", "CANCELED": "❌", "COMPLETED": "✅", "IGNORED": "⏭"}[final]
-    assert f"- **run**: {RUN}\n- **status**: {icon} {final}\n- **url**: <{RUN_URL}>\n" in summary
+    assert f"[open the run in CodeArts]({RUN_URL})\n\n- **run**: {RUN}\n- **status**: {icon} {final}\n" in summary
     if code == 1:
         assert lines[2:] == [f"Error: pipeline run {RUN} ended {shown}: Build COMPLETED, Deploy {final} ({RUN_URL})"]
     else:

@@ -9,7 +9,7 @@ import os
 import signal
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 import responses
@@ -63,6 +63,14 @@ def zip_bytes(members: Dict[str, bytes]) -> bytes:
 
 
 ZIP = zip_bytes({"contents.json": b'{"exports": ["projectTree"]}', "projectTree.json": b"[1, 2, 3]"})
+# What an export of two kinds holds: contents.json lists both (a kind missing there is a warning).
+ZIP2 = zip_bytes(
+    {
+        "contents.json": b'{"exports": ["projectTree", "jobList"]}',
+        "projectTree.json": b"[1, 2, 3]",
+        "jobList.json": b"[4]",
+    }
+)
 
 
 def add_token(rsps: responses.RequestsMock, token: str = "tok-1", client_id: str = "public-api") -> None:
@@ -108,7 +116,7 @@ def test_export_orders_polls_downloads_and_checks(tmp_path: Path, no_sleep: list
         rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True, finished=2, still_open=0))
         rsps.get(
             f"{ORDER_URL}/{NAME}/download",
-            body=ZIP,
+            body=ZIP2,
             content_type="application/zip",
             match=[bearer(), matchers.header_matcher({"Accept-Encoding": "identity"})],
         )
@@ -120,12 +128,12 @@ def test_export_orders_polls_downloads_and_checks(tmp_path: Path, no_sleep: list
         "name": NAME,
         "state": "STATE_SUCCEEDED",
         "path": str(target),
-        "bytes": len(ZIP),
-        "sha256": hashlib.sha256(ZIP).hexdigest(),
-        "members": ["contents.json", "projectTree.json"],
+        "bytes": len(ZIP2),
+        "sha256": hashlib.sha256(ZIP2).hexdigest(),
+        "members": ["contents.json", "projectTree.json", "jobList.json"],
     }
     assert json.loads(result.stdout) == expected
-    assert target.read_bytes() == ZIP
+    assert target.read_bytes() == ZIP2
     assert no_leftovers(target.parent) == ["export.zip"]
     assert no_sleep == [1.0, 1.5, 2.25]  # start 1 s, ×1.5
     assert result.stderr.splitlines() == [
@@ -133,7 +141,7 @@ def test_export_orders_polls_downloads_and_checks(tmp_path: Path, no_sleep: list
         "export order ord-1: STATE_RUNNING, sub-processes 0 finished, 2 open",
         "export order ord-1: STATE_RUNNING, sub-processes 1 finished, 1 open",
         "export order ord-1: STATE_SUCCEEDED",
-        f"saved export order ord-1 to {target} ({len(ZIP)} bytes, 2 members)",
+        f"saved export order ord-1 to {target} ({len(ZIP2)} bytes, 3 members)",
     ]
     text = outputs.read_text()
     assert f"\n{target}\n" in text
@@ -210,18 +218,69 @@ def test_sign_in_refused_says_so_without_the_password() -> None:
         )
         result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
     assert result.exit_code == 1
+    # Issue 12 point 4: the sentence is about the user name and password, and the server's own words are left
+    # out (they may quote the user name back).
     assert result.stderr == (
-        "Error: octoplant refused the sign-in: check OCTOPLANT_USERNAME, OCTOPLANT_PASSWORD and the client "
-        f"id/secret (HTTP 400): invalid user credentials (400, POST {TOKEN_URL})\n"
+        "Error: octoplant refused the user name or password (HTTP 400): check OCTOPLANT_USERNAME and "
+        "OCTOPLANT_PASSWORD (and OCTOPLANT_CLIENT_ID / OCTOPLANT_CLIENT_SECRET if they are set) "
+        f"(POST {TOKEN_URL})\n"
     )
     assert PASSWORD not in result.stderr + result.stdout
     assert SECRET not in result.stderr + result.stdout
+    assert "versiondog" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_sign_in_refusal_is_never_retried_and_names_the_grpc_code(status: int) -> None:
+    with responses.RequestsMock() as rsps:
+        refused = rsps.post(TOKEN_URL, status=status, json={"code": 16, "message": "user versiondog unknown"})
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 1
+    assert refused.call_count == 1
+    assert result.stderr.startswith(f"Error: octoplant refused the user name or password (HTTP {status}): ")
+    assert result.stderr.endswith(f"; gRPC status UNAUTHENTICATED (16) (POST {TOKEN_URL})\n")
+    assert "versiondog" not in result.stderr
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_sign_in_retries_429_and_503() -> None:
+    responses.post(TOKEN_URL, status=503, json={"code": 14, "message": "starting"})
+    responses.post(TOKEN_URL, status=429, json={"code": 8, "message": "slow down"}, headers={"Retry-After": "0"})
+    add_token(responses.mock)
+    responses.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
+    result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 0, result.stderr
+    assert [c.request.url for c in responses.calls] == [TOKEN_URL] * 3 + [f"{ORDER_URL}/{NAME}"]
+
+
+def test_the_sign_in_retry_budget_is_short() -> None:
+    from urllib3 import HTTPResponse
+
+    retry = octo.make_sign_in_session().get_adapter(TOKEN_URL).max_retries
+    assert (retry.total, retry.connect, retry.read, retry.status) == (3, 3, 3, 3)
+    assert retry.status_forcelist == (429, 503)
+    assert retry.allowed_methods == frozenset({"POST"})
+    assert retry.get_retry_after(HTTPResponse(status=429, headers={"Retry-After": "300"})) == 10.0
+    waits = []
+    for _ in range(3):
+        retry = retry.increment("POST", TOKEN_URL, response=HTTPResponse(status=503))
+        waits.append(retry.get_backoff_time())
+    assert waits == [0, 0.5, 1.0]  # about 1.5 s in all
+
+
+@responses.activate(registry=registries.OrderedRegistry)
+def test_sign_in_500_is_shown_at_once(no_sleep: list) -> None:
+    responses.post(TOKEN_URL, status=500, json={"code": 13, "message": "database down"})
+    result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+    assert result.exit_code == 1
+    assert len(responses.calls) == 1
+    assert result.stderr == f"Error: database down (500, POST {TOKEN_URL}); gRPC status INTERNAL (13)\n"
 
 
 def test_secrets_quoted_back_by_the_server_are_blanked() -> None:
     echo = f"bad form: grant_type=password&username=versiondog&password={PASSWORD}&client_secret={SECRET}"
     with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
-        rsps.post(TOKEN_URL, status=400, body=echo)
+        rsps.post(TOKEN_URL, status=500, body=echo)  # a refusal (400/401) shows no server text at all
         result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
         assert result.exit_code == 1
         assert "password=***&client_secret=***" in result.stderr
@@ -266,18 +325,50 @@ def test_token_fetched_again_once_on_401_mid_wait(tmp_path: Path, no_sleep: list
 
 
 def test_second_401_in_a_row_is_an_error_with_the_grpc_code() -> None:
+    # Issue 14 point 2: tok-1 worked (the cancel), so its 401 is an expiry; tok-2 is refused on its first use.
     with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
         add_token(rsps, "tok-1")
+        rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={}, match=[bearer("tok-1")])
         rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "access token expired"})
         add_token(rsps, "tok-2")
         rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "user locked"})
-        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])
+        result = cli_runner().invoke(octo.cli, ["order", "cancel", NAME])
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
-        "Error: authentication failed (HTTP 401): check the credentials: user locked "
-        f"(401, GET {ORDER_URL}/{NAME}); gRPC status UNAUTHENTICATED (16)"
+        "Error: octoplant refused the access token it had just issued (HTTP 401): the user may lack the right to "
+        f"use the Export API, or the server's sign-in is misconfigured: user locked (401, GET {ORDER_URL}/{NAME}); "
+        "gRPC status UNAUTHENTICATED (16)"
     )
     assert "tok-" not in result.stderr
+
+
+def test_a_token_refused_on_its_first_use_is_not_fetched_again() -> None:
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps, "tok-1")
+        rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "invalid token"})
+        result = cli_runner().invoke(octo.cli, ["order", "status", NAME])  # a second sign-in would be unmatched
+    assert result.exit_code == 1
+    assert "octoplant refused the access token it had just issued (HTTP 401)" in result.stderr
+    assert "signing in again" not in result.stderr
+
+
+def test_every_expiry_of_a_token_that_worked_signs_in_again(tmp_path: Path, no_sleep: list) -> None:
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps, "tok-1")
+        rsps.post(ORDER_URL, json=order("STATE_PENDING"), match=[bearer("tok-1")])
+        for number in (2, 3, 4):
+            rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "access token expired"})
+            add_token(rsps, f"tok-{number}")
+            rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"), match=[bearer(f"tok-{number}")])
+        rsps.get(f"{ORDER_URL}/{NAME}", status=401, json={"code": 16, "message": "access token expired"})
+        add_token(rsps, "tok-5")
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True), match=[bearer("tok-5")])
+        rsps.get(f"{ORDER_URL}/{NAME}/download", status=401, json={"code": 16, "message": "access token expired"})
+        add_token(rsps, "tok-6")
+        rsps.get(f"{ORDER_URL}/{NAME}/download", body=ZIP, match=[bearer("tok-6")])
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("the access token was refused (HTTP 401); signing in again") == 5
 
 
 def test_token_is_masked_in_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,10 +414,52 @@ def test_state_unspecified_is_an_error(tmp_path: Path, no_sleep: list) -> None:
     with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
         add_token(rsps)
         rsps.post(ORDER_URL, json=order("STATE_PENDING"))
-        rsps.get(f"{ORDER_URL}/{NAME}", json={"name": NAME, "metadata": {"state": "STATE_UNSPECIFIED"}})
+        # done: the server's answer for an order it does not know (not done, it is a fresh order: issue 12 point 2)
+        rsps.get(f"{ORDER_URL}/{NAME}", json={"name": NAME, "metadata": {"state": "STATE_UNSPECIFIED"}, "done": True})
         result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1
     assert "ended STATE_UNSPECIFIED: the server does not know this order" in result.stderr
+
+
+def test_a_fresh_order_unspecified_is_polled_until_picked_up(tmp_path: Path, no_sleep: list) -> None:
+    fresh = {"name": NAME, "metadata": {"state": "STATE_UNSPECIFIED"}, "done": False, "error": None}
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(ORDER_URL, json=fresh)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=fresh)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=fresh)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_RUNNING"))
+        rsps.get(f"{ORDER_URL}/{NAME}", json=order("STATE_SUCCEEDED", done=True))
+        rsps.get(f"{ORDER_URL}/{NAME}/download", body=ZIP)
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[1:4] == [
+        "export order ord-1: STATE_UNSPECIFIED (not picked up by the export service yet)",
+        "export order ord-1: STATE_RUNNING, sub-processes 0 finished, 1 open",
+        "export order ord-1: STATE_SUCCEEDED",
+    ]
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_an_order_unspecified_past_the_pickup_timeout_is_given_up(tmp_path: Path, no_sleep: list, cancel: bool) -> None:
+    fresh = {"name": NAME, "metadata": {"state": "STATE_UNSPECIFIED"}, "done": False, "error": None}
+    with responses.RequestsMock(registry=registries.OrderedRegistry) as rsps:
+        add_token(rsps)
+        rsps.post(ORDER_URL, json=fresh)
+        rsps.get(f"{ORDER_URL}/{NAME}", json=fresh)
+        if cancel:
+            rsps.post(f"{ORDER_URL}/{NAME}/cancel", json={})
+            rsps.get(f"{ORDER_URL}/{NAME}", json=fresh)
+        flag = "--cancel-on-timeout" if cancel else "--no-cancel-on-timeout"
+        result = cli_runner().invoke(octo.cli, ["export", "-o", str(tmp_path / "x.zip"), "--pickup-timeout", "0", flag])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["metadata"]["state"] == "STATE_UNSPECIFIED"
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: export order {NAME} is still STATE_UNSPECIFIED after 0 s: the export service never picked it up "
+        f"({ORDER_URL}/{NAME})"
+    )
+    assert ("cancelling export order ord-1" in result.stderr) is cancel
+    assert no_leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("cancel", [True, False])
@@ -464,8 +597,9 @@ def test_download_error_names_grpc_status(tmp_path: Path) -> None:
         )
         result = cli_runner().invoke(octo.cli, ["order", "download", NAME, "-o", str(tmp_path / "x.zip")])
     assert result.exit_code == 1
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: export expired (400, GET {ORDER_URL}/{NAME}/download); gRPC status FAILED_PRECONDITION (9)"
+    assert result.stderr.splitlines()[-1] == (  # issue 12 point 1: a stream's error, its code named first
+        f"Error: the download of export order {NAME} failed: FAILED_PRECONDITION (code 9): export expired "
+        f"(400, GET {ORDER_URL}/{NAME}/download)"
     )
     assert no_leftovers(tmp_path) == []
 
@@ -633,7 +767,8 @@ def test_grpc_code_text(code: int, text: str) -> None:
             order("STATE_RUNNING", error={"code": 4, "message": "too slow"}),
             ("failure", "STATE_RUNNING: DEADLINE_EXCEEDED (code 4): too slow"),
         ),
-        ({"name": "x"}, ("failure", "STATE_UNSPECIFIED: the server does not know this order")),
+        ({"name": "x"}, ("pending", "STATE_UNSPECIFIED (not picked up by the export service yet)")),
+        ({"name": "x", "done": True}, ("failure", "STATE_UNSPECIFIED: the server does not know this order")),
         (
             order("STATE_RUNNING", error={"code": 0, "message": ""}),
             ("pending", "STATE_RUNNING, sub-processes 0 finished, 1 open"),
@@ -647,3 +782,123 @@ def test_order_outcome(body: Dict, outcome: tuple) -> None:
 def test_sub_process_lists_are_counted() -> None:
     body = {"metadata": {"state": "STATE_RUNNING", "finishedSubProcesses": ["a", "b"], "openSubProcesses": ["c"]}}
     assert octo.order_outcome(body) == ("pending", "STATE_RUNNING, sub-processes 2 finished, 1 open")
+
+
+# -- the options table against the vendor's swagger -------------------------------------------------
+
+CONTRACT = json.loads((Path(__file__).parent / "contracts" / "octoplant-export.json").read_text(encoding="utf-8"))
+
+
+def _swagger_type(prop: Dict[str, Any]) -> Any:
+    definitions = CONTRACT["definitions"]
+    if "allOf" in prop:
+        target = definitions[prop["allOf"][0]["$ref"].split("/")[-1]]
+        if "enum" in target:
+            return tuple(target["enum"])
+        return {"auvesy.versiondog.common.v1.Uuid": "Uuid", "octoplant.exportapi.v1.TimeFilter": "TimeFilter"}[
+            prop["allOf"][0]["$ref"].split("/")[-1]
+        ]
+    return {("boolean", None): "boolean", ("string", None): "string", ("integer", "int32"): "int32"}[
+        (prop["type"], prop.get("format"))
+    ]
+
+
+def test_the_option_table_is_the_swaggers() -> None:
+    definitions = CONTRACT["definitions"]
+    expected = {}
+    for kind, ref in definitions["octoplant.exportapi.v1.ExportContents"]["properties"].items():
+        definition = definitions[ref["allOf"][0]["$ref"].split("/")[-1]]
+        expected[kind] = {name: _swagger_type(prop) for name, prop in definition["properties"].items()}
+    assert octo.KIND_OPTIONS == expected
+    assert list(octo.EXPORT_KINDS) == list(expected)
+    time_filter = definitions["octoplant.exportapi.v1.TimeFilter"]["properties"]
+    assert octo.TIME_FILTER_FIELDS == tuple(time_filter)
+    assert all(p["format"] == "date-time" for p in time_filter.values())
+
+
+@pytest.mark.parametrize(
+    ("args", "contents"),
+    [
+        (["--option", "projectTree.exportType=json"], {"projectTree": {"exportType": "EXPORT_TYPE_JSON"}}),
+        (["--option", "jobresults.sorting=job_id"], {"jobResults": {"sorting": "SORT_BY_JOB_ID"}}),
+        (["--option", "eventLog.maxLines=-1"], {"eventLog": {"maxLines": -1}}),
+        (["--option", "eventLog.includeRawData=TRUE"], {"eventLog": {"includeRawData": True}}),
+        (["--option", "jobList.dir=/Plant/Line 1"], {"jobList": {"dir": "/Plant/Line 1"}}),
+        (
+            ["--contents-json", '{"componentLog": {"componentId": {"data": "0F8FAD5B-D9CB-469F-A165-70867728950E"}}}'],
+            {"componentLog": {"componentId": {"data": "0F8FAD5B-D9CB-469F-A165-70867728950E"}}},
+        ),
+        (
+            [
+                "--option",
+                "adminLog.timeStampFilter.filterFrom=2023-10-01T00:00:00Z",
+                "--option",
+                "adminLog.timeStampFilter.filterTo=2023-10-02T00:00:00.123+02:00",
+            ],
+            {
+                "adminLog": {
+                    "timeStampFilter": {
+                        "filterFrom": "2023-10-01T00:00:00Z",
+                        "filterTo": "2023-10-02T00:00:00.123+02:00",
+                    }
+                }
+            },
+        ),
+        (["--raw-contents", '{"newKind": {"x": 1}}'], {"newKind": {"x": 1}}),
+        (
+            [
+                "--contents-json",
+                '{"jobList": {"flatExport": true}}',
+                "--raw-contents",
+                '{"jobList": {"flatExport": 1}}',
+            ],
+            {"jobList": {"flatExport": 1}},
+        ),
+    ],
+    ids=["enum-short", "kind-any-case", "int32", "bool", "string", "uuid-object", "time-filter", "raw", "raw-wins"],
+)
+def test_build_contents(args: List[str], contents: Dict[str, Any]) -> None:
+    assert octo.build_contents(*_parsed(args)) == contents
+
+
+def _parsed(args: List[str]) -> Tuple[Any, ...]:
+    specs, contents_json, raw = [], None, None
+    for flag, value in zip(args[::2], args[1::2]):
+        if flag == "--option":
+            specs.append(value)
+        elif flag == "--contents-json":
+            contents_json = json.loads(value)
+        else:
+            raw = json.loads(value)
+    return (), contents_json, tuple(specs), raw
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--option", "projectTree"], "Invalid value for '--option': expected KIND.NAME=VALUE"),
+        (["--option", "projectTree.exportType"], "Invalid value for '--option': expected KIND.NAME=VALUE"),
+        (["--option", "plant.x=1"], "Invalid value for '--option': unknown export kind 'plant'; known kinds: "),
+        (["--option", "eventLog.lastXDays=2147483648"], "eventLog.lastXDays must be a whole number (int32), got "),
+        (["--option", "eventLog.lastXDays=1.5"], "eventLog.lastXDays must be a whole number (int32), got '1.5'"),
+        (["--option", "eventLog.flatExport=yes"], "eventLog.flatExport must be true or false, got 'yes'"),
+        (["--option", "eventLog.flatExport.x=true"], "eventLog.flatExport has no fields"),
+        (["--option", "eventLog.timeStampFilter=2023"], "give eventLog.timeStampFilter as eventLog.timeStampFilter"),
+        (
+            ["--contents-json", '{"eventLog": {"timeStampFilter": {"since": "2023-10-01T00:00:00Z"}}}'],
+            "eventLog.timeStampFilter has no field 'since'; its fields: filterFrom, filterTo",
+        ),
+        (
+            ["--contents-json", '{"jobList": {"dir": 7}}'],
+            "Invalid value for '--contents-json': jobList.dir must be a string",
+        ),
+        (["--contents-json", '{"usageInformation": {"flatExport": true}}'], "its options: includeClientTrackingInfo"),
+        (["--raw-contents", '{"newKind": 1}'], "Invalid value for '--raw-contents': the options of newKind must be"),
+    ],
+)
+def test_bad_options_are_exit_2_before_any_request(tmp_path: Path, args: List[str], message: str) -> None:
+    with responses.RequestsMock():  # nothing may be sent
+        result = cli_runner().invoke(octo.cli, ["export", *args, "-o", str(tmp_path / "x.zip")])
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""

@@ -14,16 +14,18 @@ from typing import Dict, Iterator, List
 import pytest
 
 from tests.conftest import SCRIPTS, clean_env, run_script
-from tests.fakes.octoplant import PASSWORD, OctoplantFake, env_for, make_server
+from tests.fakes.octoplant import CONTRACT_CHECKED, PASSWORD, OctoplantFake, env_for, make_server
 
 
 @pytest.fixture
 def fake() -> Iterator[OctoplantFake]:
+    assert CONTRACT_CHECKED, "install the test dependencies: the fake checks orders with jsonschema"
     server = make_server()
     server.steps = 1  # done at the first poll: no waiting unless a test asks for it
     server.start()
     yield server
     server.stop()
+    assert server.violations == [], "an order the contract does not allow was sent"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,7 @@ def tls_fake(tls_dir: Path) -> Iterator[OctoplantFake]:
     server.start()
     yield server
     server.stop()
+    assert server.violations == [], "an order the contract does not allow was sent"
 
 
 def env(server: OctoplantFake, **extra: str) -> Dict[str, str]:
@@ -126,7 +129,7 @@ def test_failed_order_exit_1_and_nothing_saved(fake: OctoplantFake, tmp_path: Pa
 @pytest.mark.parametrize(
     ("switches", "message"),
     [
-        ({"truncate_download": True}, "broke off after"),
+        ({"truncate_download": True, "download_length": True}, "broke off after"),
         ({"truncate_download": True, "chunked_download": True}, "is not a readable ZIP archive"),
         ({"corrupt_download": True}, "is damaged: member"),
     ],
@@ -263,6 +266,7 @@ def test_token_expiry_mid_wait_signs_in_again(fake: OctoplantFake, tmp_path: Pat
 
 def test_large_download_streams_with_progress(fake: OctoplantFake, tmp_path: Path) -> None:
     fake.download_size = 40 << 20
+    fake.download_length = True  # a proxy that buffers and sends the length: the real server streams chunked
     done = run_script("octoplant", "export", "-o", str(tmp_path / "big.zip"), env=env(fake))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
@@ -356,3 +360,243 @@ def test_polls_and_download_ride_out_a_503_burst(fake: OctoplantFake, tmp_path: 
     assert done.returncode == 0, done.stderr
     assert len(fake.seen("GET", r"/v1/order/[^/]+/download")) == 2
     assert files_in(tmp_path) == ["x.zip"]
+
+
+# -- issue 12: octoplant as its published API describes it -------------------------------------------
+
+UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def order_bodies(server: OctoplantFake) -> List[Dict]:
+    return [json.loads(r.body) for r in server.seen("POST", "/v1/order")]
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        ({"code": 9, "message": "export file was removed"}, "FAILED_PRECONDITION (code 9): export file was removed"),
+        ({"code": 7, "message": "no export right", "bare": True}, "PERMISSION_DENIED (code 7): no export right"),
+    ],
+    ids=["wrapped", "bare"],
+)
+def test_stream_error_before_the_first_byte_names_the_grpc_code(
+    fake: OctoplantFake, tmp_path: Path, error: Dict, shown: str
+) -> None:
+    fake.download_error = error
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]
+    assert last.startswith("Error: ")
+    assert shown in last
+    assert "/download" in last
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("after", [5000, 10 << 20], ids=["mid-stream", "after-the-whole-zip"])
+def test_stream_error_after_bytes_is_the_servers_message_not_a_bad_zip(
+    fake: OctoplantFake, tmp_path: Path, after: int
+) -> None:
+    fake.download_size = 3 << 20
+    fake.download_error = {"code": 15, "message": "read error on export file", "after": after}
+    target = tmp_path / "out" / "x.zip"
+    done = run_script("octoplant", "export", "-o", str(target), env=env(fake))
+    assert done.returncode == 1
+    last = done.stderr.splitlines()[-1]
+    assert "failed on the server after" in last
+    assert "DATA_LOSS (code 15): read error on export file" in last
+    assert "not a readable ZIP" not in done.stderr
+    assert files_in(tmp_path) == []  # nor the folder it made
+    assert done.stdout == ""
+
+
+def test_a_fresh_order_that_reads_unspecified_is_waited_for(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.unspecified_polls = 2
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), "--poll-max", "1", env=env(fake))
+    assert done.returncode == 0, done.stderr
+    name = json.loads(done.stdout)["name"]
+    assert f"export order {name}: STATE_UNSPECIFIED (not picked up by the export service yet)" in done.stderr
+    assert len(fake.seen("GET", rf"/v1/order/{name}")) == 3
+    assert files_in(tmp_path) == ["x.zip"]
+
+
+def test_an_order_never_picked_up_is_given_up_past_the_bound(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.never_picked_up = True
+    done = run_script(
+        "octoplant",
+        "export",
+        "-o",
+        str(tmp_path / "x.zip"),
+        "--poll-max",
+        "1",
+        "--pickup-timeout",
+        "2",
+        env=env(fake),
+    )
+    assert done.returncode == 1, done.stderr
+    (name,) = fake.orders
+    assert json.loads(done.stdout)["name"] == name
+    assert (
+        f"Error: export order {name} is still STATE_UNSPECIFIED after 2 s: the export service never picked it up"
+        in done.stderr
+    )
+    assert len(fake.seen("GET", rf"/v1/order/{name}")) >= 2
+    assert fake.cancelled == [name]
+    assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--contents-json", '{"projectTree": {"colour": "blue"}}'],
+            "projectTree has no option 'colour'; its options: exportType, flatExport, dir, componentId, "
+            "versionInformation, includeMasterData, enableNodeTree",
+        ),
+        (
+            ["--option", "projectTree.exportType=EXPORT_TYPE_CSV"],
+            "projectTree.exportType must be one of EXPORT_TYPE_UNSPECIFIED, EXPORT_TYPE_XML, EXPORT_TYPE_JSON, "
+            "got 'EXPORT_TYPE_CSV'",
+        ),
+        (
+            ["--contents-json", '{"eventLog": {"timeStampFilter": {"filterFrom": "2025-10-01"}}}'],
+            "eventLog.timeStampFilter.filterFrom must be an RFC 3339 time with a zone, e.g. 2023-10-01T00:00:00Z",
+        ),
+        (["--option", "componentLog.componentId=42"], "componentLog.componentId must be a component id"),
+    ],
+    ids=["unknown-option", "wrong-enum", "date-only", "not-a-uuid"],
+)
+def test_options_are_checked_against_the_contract_before_ordering(
+    fake: OctoplantFake, tmp_path: Path, args: List[str], message: str
+) -> None:
+    done = run_script("octoplant", "export", *args, "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert fake.requests == []  # not even signed in
+    assert files_in(tmp_path) == []
+
+
+def test_options_reach_the_server_in_its_shapes(fake: OctoplantFake, tmp_path: Path) -> None:
+    done = run_script(
+        "octoplant",
+        "export",
+        "--contents-json",
+        json.dumps({"componentLog": {"componentId": UUID, "lastXDays": 7}}),
+        "--option",
+        "projectTree.exportType=json",
+        "--option",
+        "eventLog.timeStampFilter.filterFrom=2023-10-01T00:00:00Z",
+        "--option",
+        "eventLog.flatExport=true",
+        "-o",
+        str(tmp_path / "x.zip"),
+        env=env(fake),
+    )
+    assert done.returncode == 0, done.stderr
+    assert order_bodies(fake) == [
+        {
+            "exportContents": {
+                "componentLog": {"componentId": {"data": UUID}, "lastXDays": 7},
+                "projectTree": {"exportType": "EXPORT_TYPE_JSON"},
+                "eventLog": {"timeStampFilter": {"filterFrom": "2023-10-01T00:00:00Z"}, "flatExport": True},
+            }
+        }
+    ]
+    assert "warning" not in done.stderr
+
+
+def test_raw_contents_pass_through_and_a_dropped_kind_is_a_warning(fake: OctoplantFake, tmp_path: Path) -> None:
+    done = run_script(
+        "octoplant",
+        "export",
+        "--contents",
+        "jobList",
+        "--raw-contents",
+        '{"plantHistory": {"days": 3}, "jobList": {"newFilter": "x"}}',
+        "-o",
+        str(tmp_path / "x.zip"),
+        env=env(fake),
+    )
+    assert done.returncode == 0, done.stderr
+    assert order_bodies(fake) == [{"exportContents": {"jobList": {"newFilter": "x"}, "plantHistory": {"days": 3}}}]
+    assert (
+        "warning: the export has no plantHistory: contents.json does not list it "
+        "(the server leaves out kinds it does not know)"
+    ) in done.stderr.splitlines()
+    assert "warning: the export has no jobList" not in done.stderr
+    assert json.loads(done.stdout)["members"] == ["contents.json", "jobList.json"]
+
+
+def test_sign_in_refused_is_said_once_without_the_user_or_password(fake: OctoplantFake, tmp_path: Path) -> None:
+    done = run_script(
+        "octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake, OCTOPLANT_PASSWORD="wrong-pw-5e1f")
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: octoplant refused the user name or password (HTTP 401)")
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == 1
+    assert "wrong-pw-5e1f" not in done.stdout + done.stderr
+    assert "versiondog" not in done.stdout + done.stderr
+    assert fake.orders == {}
+
+
+@pytest.mark.parametrize("status", [400, 500], ids=["400", "500"])
+def test_sign_in_is_not_retried_on_other_errors(fake: OctoplantFake, tmp_path: Path, status: int) -> None:
+    fake.fail_next(3, status, {"code": 3 if status == 400 else 13, "message": "no"}, match=r"^POST /v1/oauth2/token$")
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 1
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == 1
+
+
+def test_sign_in_rides_out_a_dropped_connection_a_503_and_a_429(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.drop_next(1, match=r"^POST /v1/oauth2/token$")
+    fake.fail_next(1, 503, {"code": 14, "message": "starting"}, match=r"^POST /v1/oauth2/token$")
+    fake.fail_next(1, 429, {"code": 8, "message": "slow down"}, {"Retry-After": "0"}, match=r"^POST /v1/oauth2/token$")
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 0, done.stderr
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == 4
+
+
+def test_sign_in_gives_up_after_its_short_budget(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.fail_next(10, 503, {"code": 14, "message": "down for maintenance"}, match=r"^POST /v1/oauth2/token$")
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 1
+    assert "down for maintenance" in done.stderr
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == 4  # the first try and three more
+    assert fake.orders == {}
+
+
+# -- issue 14, point 2: tokens that expire again and again ----------------------------------------------
+
+
+def test_tokens_expiring_again_and_again_are_renewed_each_time(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.steps = 6
+    fake.token_uses = 2  # every token: two requests, then 401
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), "--poll-max", "1", env=env(fake))
+    assert done.returncode == 0, done.stderr
+    renewals = done.stderr.count("the access token was refused (HTTP 401); signing in again")
+    assert renewals >= 3
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == renewals + 1
+    assert len(fake.seen("POST", "/v1/order")) == 1
+    assert files_in(tmp_path) == ["x.zip"]
+
+
+def test_a_token_expiring_at_the_download_is_renewed(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.token_uses = 2  # the order and the poll; the download gets 401
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 0, done.stderr
+    assert len(fake.seen("GET", r"/v1/order/[^/]+/download")) == 2
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == 2
+
+
+def test_a_token_refused_on_first_use_is_a_credentials_error(fake: OctoplantFake, tmp_path: Path) -> None:
+    fake.token_uses = 0
+    done = run_script("octoplant", "export", "-o", str(tmp_path / "x.zip"), env=env(fake))
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(
+        "Error: octoplant refused the access token it had just issued (HTTP 401)"
+    )
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == 1
+    assert fake.orders == {}
+    status = run_script("octoplant", "order", "status", "some-order", env=env(fake))
+    assert status.returncode == 1
+    assert len(fake.seen("POST", "/v1/oauth2/token")) == 2
+    assert len(fake.seen("GET", "/v1/order/some-order")) == 1

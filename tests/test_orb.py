@@ -733,7 +733,8 @@ def test_zadig_commands_run_and_wait(runner_for: Any) -> None:
     task = _json(done)
     assert task["status"] == "passed"
     (started,) = fake.seen("POST", r"/openapi/workflows/custom/task$")
-    assert started.json()["parameters"] == [{"name": "A", "value": "b c"}]
+    # with the type the workflow gives it (issue 10, point 9)
+    assert started.json()["parameters"] == [{"name": "A", "value": "b c", "type": "string"}]
     done = runner.command("zadig_wait", workflow="wf-passed", task_id=str(task["task_id"]), **fast)
     assert _json(done)["status"] == "passed"
     done = runner.command("zadig_run_task", workflow="wf-passed", env="dev", images="api=reg/api:1\n", **fast)

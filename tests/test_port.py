@@ -8,6 +8,7 @@ import stat
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 import responses
@@ -15,6 +16,7 @@ from click.testing import Result
 from responses import matchers, registries
 
 from tests.conftest import cli_runner, github_outputs, load_script
+from tests.fakes import port as fakeport
 
 port = load_script("port")
 
@@ -39,16 +41,39 @@ def ci_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
+def fits_the_contract(calls: Any) -> None:
+    """Every request the client sent fits Port's published spec (tests/contracts/port-openapi.json)."""
+    contract = fakeport.contract()
+    problems = []
+    for call in calls:
+        url = urlsplit(call.request.url)
+        if not url.path.startswith("/v1/"):
+            continue
+        found = contract.match(call.request.method, url.path)
+        if found is None:
+            problems.append(f"{call.request.method} {url.path} is no operation of the contract")
+            continue
+        operation, params = found
+        body = call.request.body or b""
+        body = body.encode() if isinstance(body, str) else body
+        query = parse_qs(url.query, keep_blank_values=True)
+        params = {k: unquote(v) for k, v in params.items()}
+        problems += contract.check_request(operation, params, query, body)
+    assert problems == []
+
+
 @pytest.fixture
 def mock() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as rsps:
         yield rsps
+        fits_the_contract(rsps.calls)
 
 
 @pytest.fixture
 def ordered() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=True, registry=registries.OrderedRegistry) as rsps:
         yield rsps
+        fits_the_contract(rsps.calls)
 
 
 def invoke(*args: str, input: Optional[str] = None, env: Optional[Dict[str, Optional[str]]] = None) -> Result:
@@ -86,7 +111,7 @@ def test_base_url_with_or_without_v1(mock: responses.RequestsMock, base: str) ->
 
 @pytest.mark.parametrize(
     ("region", "host"),
-    [(None, "https://api.getport.io"), ("eu", "https://api.getport.io"), ("US", "https://api.us.getport.io")],
+    [(None, "https://api.port.io"), ("eu", "https://api.port.io"), ("US", "https://api.us.port.io")],
 )
 def test_region_picks_the_base_url(mock: responses.RequestsMock, region: Optional[str], host: str) -> None:
     add_token(mock, url=f"{host}/v1/auth/access_token")
@@ -294,13 +319,34 @@ def test_401_after_a_fresh_token_is_not_retried_again(ordered: responses.Request
     url = f"{API}/blueprints/microservice/entities/payments"
     add_token(ordered)
     ordered.get(url, status=401, json={"message": "nope"})
-    add_token(ordered, token="tok-2")
-    ordered.get(url, status=401, json={"message": "still nope"})
     result = invoke("entity", "get", "-b", "microservice", "-i", "payments")
     assert result.exit_code == 1
-    assert result.stderr.endswith(
-        f"Error: authentication failed (HTTP 401): check the credentials: still nope (401, GET {url})\n"
+    # A token refused on its first use is not expired: no second token, no loop (issue 14).
+    assert result.stderr == (
+        "Error: Port refused a new access token on its first use (401): PORT_CLIENT_ID/PORT_CLIENT_SECRET get a "
+        f"token but it does not work here; check the region/base URL ({API}): authentication failed (HTTP 401): "
+        f"check the credentials: nope (401, GET {url})\n"
     )
+
+
+def test_a_token_that_worked_is_renewed_every_time_it_expires(ordered: responses.RequestsMock) -> None:
+    url = f"{API}/blueprints/microservice/entities/payments"
+    add_token(ordered)
+    ordered.get(url, json={"ok": True, "entity": entity("payments")})
+    for n in (2, 3):
+        ordered.get(url, status=401, json={"message": "expired"})
+        add_token(ordered, token=f"tok-{n}")
+        ordered.get(url, json={"ok": True, "entity": entity("payments")})
+    client = port.PortClient(CLIENT, SECRET, base_url=BASE, token_cache=False)
+    for _ in range(3):
+        assert client.get_entity("microservice", "payments")["identifier"] == "payments"
+    assert [c.request.headers.get("Authorization") for c in ordered.calls if c.request.method == "GET"] == [
+        "Bearer tok-AAA",
+        "Bearer tok-AAA",
+        "Bearer tok-2",
+        "Bearer tok-2",
+        "Bearer tok-3",
+    ]
 
 
 # -- entity upsert ---------------------------------------------------------------------------
@@ -476,13 +522,13 @@ def test_search_blueprint_follows_next(mock: responses.RequestsMock, ci_env: Pat
     mock.post(
         url,
         json={"ok": True, "entities": [{"identifier": "a"}, {"identifier": "b"}], "next": "cursor-2"},
-        match=[matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["identifier"]})],
+        match=[matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["$identifier"]})],
     )
     mock.post(
         url,
         json={"ok": True, "entities": [{"identifier": "c"}]},
         match=[
-            matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["identifier"], "from": "cursor-2"})
+            matchers.json_params_matcher({"query": QUERY, "limit": 200, "include": ["$identifier"], "from": "cursor-2"})
         ],
     )
     out = ci_env / "out"
@@ -570,7 +616,7 @@ def test_delete_with_dependents_and_run_id(mock: responses.RequestsMock, ci_env:
 
 def test_delete_404(mock: responses.RequestsMock) -> None:
     add_token(mock)
-    url = f"{API}/blueprints/microservice/entities/ghost"
+    url = f"{API}/blueprints/microservice/entities/ghost?delete_dependents=false"  # always sent: the spec requires it
     mock.delete(url, status=404, json={"ok": False, "message": "not here"})
     result = invoke("entity", "delete", "-b", "microservice", "-i", "ghost")
     assert result.exit_code == 1
@@ -654,7 +700,9 @@ def test_bulk_batches_of_20_partial_failure_maps_indexes(mock: responses.Request
     ]
     assert body["upserted"] == [i for i in ids if i not in ("svc-23", "svc-44")]
     assert "upserted 43 of 45 entities into microservice; 2 failed" in result.stderr
-    assert result.stderr.endswith("Error: 2 of 45 entities were not upserted (first: #23 svc-23: svc-23 is invalid)\n")
+    assert result.stderr.endswith(
+        "Error: 2 of 45 entities were not upserted (first: item 24, svc-23: svc-23 is invalid)\n"
+    )
     assert json.loads(github_outputs(out)["identifiers"]) == body["upserted"]
 
 
@@ -670,7 +718,7 @@ def test_bulk_all_good_exit_0_ndjson_from_stdin(mock: responses.RequestsMock) ->
     lines = "\n".join(json.dumps({"identifier": f"e{n}"}) for n in range(3)) + "\n\n"
     result = invoke("entity", "bulk-upsert", "-b", "microservice", "--file", "-", "--run-id", "r_5", input=lines)
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"upserted": ["e0", "e1", "e2"], "failed": []}
+    assert json.loads(result.stdout) == {"upserted": ["e0", "e1", "e2"], "failed": [], "not_attempted": []}
 
 
 def test_bulk_413_splits_the_batch(mock: responses.RequestsMock, tmp_path: Path) -> None:
@@ -769,6 +817,7 @@ def test_bulk_entity_missing_from_the_reply_counts_as_failed(mock: responses.Req
                 "message": "Port's reply did not mention this entity",
             }
         ],
+        "not_attempted": [],
     }
 
 
@@ -777,7 +826,7 @@ def test_bulk_empty_file_does_nothing(tmp_path: Path) -> None:
     path.write_text("[]")
     result = invoke("entity", "bulk-upsert", "-b", "microservice", "--file", str(path), "--no-token-cache")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"upserted": [], "failed": []}
+    assert json.loads(result.stdout) == {"upserted": [], "failed": [], "not_attempted": []}
 
 
 @pytest.mark.parametrize(
@@ -787,8 +836,10 @@ def test_bulk_empty_file_does_nothing(tmp_path: Path) -> None:
             '{"identifier": "a"}\n{"identifier": }\n',
             "{f} line 2 is not valid JSON: Expecting value at line 1 column 16",
         ),
-        ('[{"identifier": "a"}, {"title": "no id"}]', "item 1 of {f} is not an entity object with a string identifier"),
-        ("[1, 2]", "item 0 of {f} is not an entity object with a string identifier"),
+        # items are counted from 1, as lines are (issue 16): the second item is item 2
+        ('[{"identifier": "a"}, {"title": "no id"}]', "item 2 of {f} is not an entity object with a string identifier"),
+        ("[1, 2]", "item 1 of {f} is not an entity object with a string identifier"),
+        ('{"identifier": "a"}\n\n[3]\n', "{f} line 3 is not an entity object with a string identifier"),
         ('[{"identifier": "a"}', "{f} is not valid JSON: Expecting ',' delimiter at line 1 column 21"),
     ],
 )
@@ -965,8 +1016,8 @@ def test_ci_report_outside_ci_exit_2() -> None:
     result = invoke("ci", "report", "-b", "ciJob")
     assert result.exit_code == 2
     assert (
-        "Error: ci report runs inside CircleCI or GitHub Actions: neither CIRCLECI nor GITHUB_ACTIONS is set"
-        in result.stderr
+        "Error: ci report runs inside a CI job: no CircleCI, GitHub Actions, GitLab, Buildkite, Azure Pipelines, "
+        "Bitbucket Pipelines, Codefresh or Jenkins variables are set" in result.stderr
     )
 
 
@@ -1055,7 +1106,7 @@ def test_run_get_without_run_id_exit_2() -> None:
 
 def test_run_get_404(mock: responses.RequestsMock) -> None:
     add_token(mock)
-    url = f"{API}/actions/runs/r_x"
+    url = f"{API}/actions/runs/r_x?version=v2"  # "Please use v2" (the spec's version parameter)
     mock.get(url, status=404, json={"ok": False, "message": "not found"})
     result = invoke("run", "get", "r_x")
     assert result.exit_code == 1
@@ -1109,11 +1160,25 @@ def test_run_update_finished_run_says_so(mock: responses.RequestsMock) -> None:
         status=422,
         json={"ok": False, "error": "run_exhausted", "message": "Action run already finished execution"},
     )
+    # A 422 is also Port's answer to a body outside its schema: "already finished" only after a read says so.
+    mock.get(url, json={"ok": True, "run": {**RUN, "id": "r_1", "status": "SUCCESS"}})
     result = invoke("run", "update", "r_1", "--status", "FAILURE")
     assert result.exit_code == 1
     assert result.stderr == (
-        "Error: action run r_1 has already finished and cannot be changed: "
-        f"Action run already finished execution (422, PATCH {url})\n"
+        "Error: action run r_1 has already finished and cannot be changed: the run is SUCCESS; the request was "
+        f"refused as invalid (HTTP 422): Action run already finished execution (422, PATCH {url}?version=v2)\n"
+    )
+
+
+def test_run_update_422_of_a_running_run_shows_ports_message(mock: responses.RequestsMock) -> None:
+    add_token(mock)
+    url = f"{API}/actions/runs/r_1"
+    mock.patch(url, status=422, json={"ok": False, "error": "invalid_request", "message": "body/link must be array"})
+    mock.get(url, json={"ok": True, "run": {**RUN, "id": "r_1"}})
+    result = invoke("run", "update", "r_1", "--status", "FAILURE")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: the request was refused as invalid (HTTP 422): body/link must be array (422, PATCH {url}?version=v2)\n"
     )
 
 
@@ -1163,13 +1228,17 @@ def test_run_log_finished_and_not_retried(mock: responses.RequestsMock, no_sleep
         status=422,
         json={"ok": False, "error": "run_exhausted", "message": "Action run already finished execution"},
     )
+    mock.get(f"{API}/actions/runs/r_1", json={"ok": True, "run": {**RUN, "id": "r_1", "status": "FAILURE"}})
     result = invoke("run", "log", "r_1", "late")
     assert result.exit_code == 1
     assert "Error: action run r_1 has already finished and cannot be changed" in result.stderr
+    # A 502 may hide a line that arrived: the run's log is read, and the line is sent again only when absent.
     mock.replace(responses.POST, url, status=502, json={"message": "bad gateway"})
+    mock.get(url, json={"ok": True, "runLogs": []})
     calls_before = len(mock.calls)
     assert invoke("run", "log", "r_1", "again").exit_code == 1
-    assert len(mock.calls) == calls_before + 1  # cached token, one POST, no retry
+    posts = [c for c in mock.calls[calls_before:] if c.request.method == "POST"]
+    assert len(posts) == 2  # cached token; sent, not found in the log, sent once more (urllib3 never retries it)
 
 
 def test_run_log_too_many_words() -> None:
@@ -1222,3 +1291,73 @@ def test_help_names_env_vars_and_exit_codes() -> None:
 def test_version() -> None:
     result = invoke("--version")
     assert result.stdout == f"cirelay-port, version {port.__version__}\n"
+
+
+# -- native to each CI: summaries, progress ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("region", "host", "app"),
+    [("eu", "https://api.port.io", "https://app.port.io"), ("us", "https://api.us.port.io", "https://app.us.port.io")],
+)
+def test_entity_summary_links_its_page_in_ports_app(
+    mock: responses.RequestsMock, tmp_path: Path, region: str, host: str, app: str
+) -> None:
+    from markdown_it import MarkdownIt
+
+    add_token(mock, url=f"{host}/v1/auth/access_token")
+    mock.get(
+        f"{host}/v1/blueprints/micro service/entities/pay%2Fments", json={"ok": True, "entity": entity("pay/ments")}
+    )
+    summary = tmp_path / "summary"
+    result = invoke(
+        "entity", "get", "-b", "micro service", "-i", "pay/ments",
+        env={"PORT_BASE_URL": None, "PORT_REGION": region, "GITHUB_STEP_SUMMARY": str(summary)},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    assert "<h3>Port micro service pay/ments: read</h3>" in html
+    assert f'<a href="{app}/micro%20serviceEntity?identifier=pay%2Fments">pay/ments in Port</a>' in html
+
+
+def test_bulk_summary_counts_and_first_failures(mock: responses.RequestsMock, tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    add_token(mock)
+    ids = [f"svc-{n:02d}" for n in range(45)]
+    mock.add_callback(responses.POST, BULK_URL, callback=BulkPort(reject={"svc-23", "svc-44"}))
+    summary = tmp_path / "summary"
+    path = write_entities(tmp_path / "e.json", ids)
+    result = invoke(
+        "entity", "bulk-upsert", "-b", "microservice", "--file", str(path), env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert result.exit_code == 1
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text())
+    assert "<h3>❌ Port bulk upsert: 43 of 45 upserted</h3>" in html
+    assert "<li><strong>failed</strong>: 2</li>" in html
+    assert "<th>item</th>\n<th>identifier</th>\n<th>error</th>\n<th>message</th>" in html
+    assert "<td>24</td>\n<td>svc-23</td>\n<td>invalid_request</td>\n<td>svc-23 is invalid</td>" in html
+
+
+def test_bulk_progress_at_most_each_tenth_or_ten_seconds(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    clock = [0.0]
+    progress = port.Progress(1000, 50, "upserted", clock=lambda: clock[0])
+    for _ in range(50):  # 50 batches of 20, 1 s apart
+        clock[0] += 1
+        progress.add(20)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "upserted 100/1000 entities (10 %)"
+    assert lines[-1] == "upserted 900/1000 entities (90 %)"
+    assert len(lines) == 9  # each tenth once; the last one is the result's to say
+    slow = port.Progress(1000, 500, "deleted", clock=lambda: clock[0])
+    for _ in range(3):  # 2 entities a minute: a line every 10 s at the least, even below a tenth
+        clock[0] += 30
+        slow.add(2)
+    assert capsys.readouterr().err.splitlines() == [
+        "deleted 2/1000 entities (0 %)",
+        "deleted 4/1000 entities (0 %)",
+        "deleted 6/1000 entities (0 %)",
+    ]
+    one = port.Progress(20, 1, "upserted", clock=lambda: clock[0])
+    one.add(10)
+    assert capsys.readouterr().err == ""  # one request: nothing to follow

@@ -63,6 +63,38 @@ def api() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
+REGISTRY = {"registry_id": "r1", "address": "https://reg.example.test", "namespace": "shop"}
+BUILD_JOB = {
+    "name": "build",
+    "type": "zadig-build",
+    "spec": {
+        "docker_registry_id": "r1",
+        "service_and_builds": [{"service_name": "api", "service_module": "api", "build_name": "api-build"}],
+    },
+}
+
+
+def workflow_detail(
+    api: responses.RequestsMock,
+    workflow: str = "bd",
+    project: str = "shop",
+    jobs: Optional[List[Dict[str, Any]]] = None,
+    params: Optional[List[Dict[str, Any]]] = None,
+) -> None:
+    """The GET of the workflow's detail that `custom run` sends first (Zadig's OpenAPIWorkflowV4Detail)."""
+    detail = {
+        "workflow_key": workflow,
+        "project_key": project,
+        "params": params if params is not None else [],
+        "stages": [{"name": "only", "jobs": jobs if jobs is not None else [{"name": "job", "type": "freestyle"}]}],
+    }
+    api.get(
+        f"{BASE}/openapi/workflows/custom/{workflow}/detail",
+        json=detail,
+        match=[AUTH, matchers.query_param_matcher({"projectKey": project})],
+    )
+
+
 def custom_state(status: Optional[str], build: str, deploy: str) -> Dict[str, Any]:
     task: Dict[str, Any] = {
         "task_id": 5,
@@ -138,7 +170,7 @@ def _commands(group: Any, path: str = "") -> Iterator[Any]:
 
 def test_every_command_takes_url_after_it() -> None:
     commands = dict(_commands(zd.cli))
-    assert len(commands) == 11
+    assert len(commands) == 15
     for name, command in commands.items():
         url = [p for p in command.params if p.name == "url"]
         assert len(url) == 1, name
@@ -382,7 +414,13 @@ def test_task_restart_and_cancel(api: responses.RequestsMock) -> None:
             {"resultCode": 403, "errorMsg": "forbidden"},
             "restart task 3 of workflow wf: forbidden (resultCode 403)",
         ),
-        ("restart", {"resultCode": 500, "errorMsg": "fail"}, "restart task 3 of workflow wf: fail (resultCode 500)"),
+        (
+            "restart",
+            {"resultCode": 500, "errorMsg": "fail"},
+            "restart task 3 of workflow wf: fail (resultCode 500); Zadig v3.4.1 and later no longer have the legacy"
+            " workflow-task backend (they answer every such call this way): use `custom retry` on a custom workflow"
+            " instead",
+        ),
         ("cancel", {"resultCode": 404, "errorMsg": "fail"}, "cancel task 3 of workflow wf: fail (resultCode 404)"),
         ("cancel", {"resultCode": 1}, "cancel task 3 of workflow wf: no reason given (resultCode 1)"),
     ],
@@ -547,6 +585,7 @@ def test_empty_401_and_403_get_a_sentence(status: int, sentence: str, api: respo
 
 
 def test_403_with_a_body_adds_its_message(api: responses.RequestsMock) -> None:
+    workflow_detail(api, "wf", "p")
     api.post(CUSTOM, status=403, json={"type": "error", "code": 6090, "message": "无权限", "description": "no run"})
     result = invoke("custom", "run", "-p", "p", "-w", "wf")
     assert result.exit_code == 1
@@ -564,12 +603,28 @@ def test_non_json_answer(api: responses.RequestsMock) -> None:
 
 
 def test_custom_run_body_and_answer(api: responses.RequestsMock, tmp_path: Path) -> None:
-    inputs = [{"job_name": "build", "job_type": "zadig-build", "parameters": {"registry": "r"}}]
+    inputs = [{"job_name": "build", "parameters": {"registry": "r"}}]
+    params = [{"name": "TAG", "type": "string", "value": ""}, {"name": "ENV", "type": "text", "value": "x"}]
+    workflow_detail(api, jobs=[BUILD_JOB], params=params)
+    api.get(f"{BASE}/openapi/system/registry", json=[REGISTRY], match=[AUTH])
     body = {
         "project_key": "shop",
         "workflow_key": "bd",
-        "parameters": [{"name": "TAG", "value": "1.2=3"}, {"name": "ENV", "value": ""}],
-        "inputs": inputs,
+        "parameters": [
+            {"name": "TAG", "value": "1.2=3", "type": "string"},
+            {"name": "ENV", "value": "", "type": "text"},
+        ],
+        # derived from the workflow, then --inputs merged over it key by key
+        "inputs": [
+            {
+                "job_name": "build",
+                "job_type": "zadig-build",
+                "parameters": {
+                    "registry": "r",
+                    "service_list": [{"service_name": "api", "service_module": "api", "repo_info": [], "inputs": []}],
+                },
+            }
+        ],
     }
     answer = {"project_name": "shop", "workflow_name": "bd", "task_id": 5}
     api.post(CUSTOM, json=answer, match=[AUTH, matchers.json_params_matcher(body)])
@@ -585,8 +640,10 @@ def test_custom_run_body_and_answer(api: responses.RequestsMock, tmp_path: Path)
     assert github_outputs(outputs)["url"] == f"{BASE}/v1/projects/detail/shop/pipelines/custom/bd/5"
 
 
-def test_custom_run_defaults_from_env_and_empty_lists(api: responses.RequestsMock) -> None:
-    body = {"project_key": "shop", "workflow_key": "bd", "parameters": [], "inputs": []}
+def test_custom_run_defaults_from_env_and_every_job(api: responses.RequestsMock) -> None:
+    workflow_detail(api)
+    inputs = [{"job_name": "job", "job_type": "freestyle", "parameters": {}}]
+    body = {"project_key": "shop", "workflow_key": "bd", "parameters": [], "inputs": inputs}
     api.post(CUSTOM, json={"task_id": 1}, match=[matchers.json_params_matcher(body)])
     result = invoke("custom", "run", env={"ZADIG_PROJECT": "shop", "ZADIG_WORKFLOW": "bd"})
     assert result.exit_code == 0, result.output
@@ -599,13 +656,15 @@ def test_custom_run_inputs_must_be_an_array(api: responses.RequestsMock) -> None
 
 
 def test_custom_run_is_never_retried(api: responses.RequestsMock, no_sleep: list) -> None:
+    workflow_detail(api)
     api.post(CUSTOM, status=503, body=b"")
     result = invoke("custom", "run", "-p", "shop", "-w", "bd", "--wait")
     assert result.exit_code == 1
-    assert len(api.calls) == 1
+    assert len(api.calls) == 2  # the detail, then the one POST
 
 
 def test_custom_run_wait_shows_stage_and_job_changes_only(api: responses.RequestsMock, no_sleep: list) -> None:
+    workflow_detail(api)
     api.post(CUSTOM, json={"project_name": "shop", "workflow_name": "bd", "task_id": 5})
     states = [
         custom_state(None, "", ""),
@@ -620,6 +679,7 @@ def test_custom_run_wait_shows_stage_and_job_changes_only(api: responses.Request
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == states[-1]
     assert result.stderr == (
+        "running jobs of workflow bd: job\n"
         f"started task 5 of workflow bd: {BASE}/v1/projects/detail/shop/pipelines/custom/bd/5\n"
         "Zadig task bd #5: no status yet | build: pending [build-api pending] | deploy: pending [dev pending]\n"
         "Zadig task bd #5: running | build: running [build-api running] | deploy: pending [dev pending]\n"
@@ -645,6 +705,7 @@ def test_custom_wait_other_terminal_states(status: str, api: responses.RequestsM
 
 
 def test_custom_run_answer_without_task_id_and_wait(api: responses.RequestsMock) -> None:
+    workflow_detail(api)
     api.post(CUSTOM, json={"message": "success"})
     result = invoke("custom", "run", "-p", "shop", "-w", "bd", "--wait")
     assert result.exit_code == 1
@@ -727,3 +788,155 @@ def test_custom_wait_timeout_cancels_with_delete(api: responses.RequestsMock, cl
 def test_workflow_names_are_quoted_in_paths(api: responses.RequestsMock) -> None:
     api.get(f"{LEGACY}/id/1/pipelines/a%2Fb%20c", json={"status": "passed"})
     assert invoke("task", "get", "-w", "a/b c", "--id", "1").exit_code == 0
+
+
+# -- issue 10: Zadig's error bodies, the new custom commands ----------------------------------------
+
+INTERNAL = {"message": "Internal Error: ", "code": 500, "description": "mongo: no documents in result"}
+
+
+def test_a_500_with_zadigs_body_is_shown_and_not_retried(api: responses.RequestsMock, no_sleep: list) -> None:
+    api.get(CUSTOM, status=500, json=INTERNAL)
+    result = invoke("custom", "get", "-w", "wf", "--id", "2")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: Internal Error: mongo: no documents in result (500, GET {CUSTOM}?taskId=2&workflowKey=wf)\n"
+    )
+    assert len(api.calls) == 1 and no_sleep == []
+
+
+def test_a_bare_500_is_retried_with_backoff(api: responses.RequestsMock, no_sleep: list) -> None:
+    api.get(CUSTOM, status=500, body=b"")
+    api.get(CUSTOM, status=500, body="<html>oops</html>")
+    api.get(CUSTOM, json=custom_state("passed", "passed", "passed"))
+    result = invoke("custom", "get", "-w", "bd", "--id", "5")
+    assert result.exit_code == 0, result.stderr
+    assert no_sleep == [0.5, 1.0]
+
+
+def test_custom_run_inputs_for_a_job_the_workflow_lacks_is_exit_2(api: responses.RequestsMock) -> None:
+    workflow_detail(api)
+    result = invoke("custom", "run", "-p", "shop", "-w", "bd", "--inputs", '[{"job_name": "nope", "parameters": {}}]')
+    assert result.exit_code == 2
+    assert "--inputs names job 'nope', which workflow bd does not have (its jobs: job)" in result.stderr
+
+
+def test_custom_run_deploy_without_images_asks_for_its_input(api: responses.RequestsMock) -> None:
+    deploy = {"name": "dep", "type": "zadig-deploy", "spec": {"env": "dev", "services": [{"service_name": "api"}]}}
+    workflow_detail(api, jobs=[deploy])
+    result = invoke("custom", "run", "-p", "shop", "-w", "bd")
+    assert result.exit_code == 2
+    assert "job dep (zadig-deploy) cannot run as configured: it deploys no service by default" in result.stderr
+    assert '"env_name": "…", "service_list": [{"service_name": "…"' in result.stderr
+
+
+def test_custom_run_build_registry_missing_from_the_list(api: responses.RequestsMock) -> None:
+    workflow_detail(api, jobs=[BUILD_JOB])
+    api.get(f"{BASE}/openapi/system/registry", json=[dict(REGISTRY, registry_id="other")])
+    result = invoke("custom", "run", "-p", "shop", "-w", "bd")
+    assert result.exit_code == 2
+    assert "its image registry r1 is not in GET /openapi/system/registry" in result.stderr
+
+
+def approval_task(*statuses: str) -> Dict[str, Any]:
+    users = [{"type": "user", "user_id": "u1", "user_name": "alice"}, {"type": "group", "group_name": "ops"}]
+    jobs = [
+        {"name": f"job-1-{n}-0-ok{n}", "origin_name": f"ok{n}", "display_name": f"ok{n}", "type": "approval",
+         "status": status, "spec": {"native_approval": {"approve_users": users}}}
+        for n, status in enumerate(statuses)
+    ]  # fmt: skip
+    return {"task_id": 7, "project_key": "shop", "status": "running", "stages": [{"name": "gate", "jobs": jobs}]}
+
+
+def test_custom_approve_sends_the_waiting_job_task(api: responses.RequestsMock) -> None:
+    api.get(CUSTOM, json=approval_task("passed", "wait_for_approval"), match=[custom_query("bd", 7)])
+    body = {"workflow_key": "bd", "task_id": 7, "stage_name": "job-1-1-0-ok1", "approve": False, "comment": "no"}
+    api.post(f"{CUSTOM}/approve", json={"message": "success"}, match=[AUTH, matchers.json_params_matcher(body)])
+    result = invoke("custom", "approve", "-w", "bd", "--id", "7", "--reject", "--comment", "no")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["job"] == "job-1-1-0-ok1"
+    assert result.stderr.startswith("rejected job job-1-1-0-ok1 of Zadig task bd #7")
+
+
+def test_custom_approve_with_two_waiting_needs_job(api: responses.RequestsMock) -> None:
+    api.get(CUSTOM, json=approval_task("wait_for_approval", "wait_for_approval"))
+    result = invoke("custom", "approve", "-w", "bd", "--id", "7")
+    assert result.exit_code == 2
+    assert "several jobs wait for approval (job-1-0-0-ok0, job-1-1-0-ok1): choose one with --job" in result.stderr
+
+
+def test_progress_names_the_approvers() -> None:
+    outcome, line = zd.describe_custom(approval_task("wait_for_approval"))
+    assert outcome == "pending"
+    assert line.endswith("— waits for approval of job job-1-0-0-ok0 by alice, group ops (custom approve)")
+    assert zd.outcome_of("skipped") == "failure" and zd.outcome_of("pause") == "pending"
+
+
+def test_custom_resume_takes_the_paused_stage_and_the_tasks_project(api: responses.RequestsMock) -> None:
+    stages = [{"name": "build", "status": "passed", "jobs": []}, {"name": "live", "status": "pause", "jobs": []}]
+    paused = {"task_id": 3, "project_key": "shop", "status": "pause", "stages": stages}
+    api.get(CUSTOM, json=paused)
+    api.post(
+        f"{BASE}/openapi/workflows/custom/bd/task/3/manual-exec",
+        json={"message": "success"},
+        match=[
+            matchers.query_param_matcher({"projectKey": "shop"}),
+            matchers.json_params_matcher({"stage_name": "live"}),
+        ],
+    )
+    result = invoke("custom", "resume", "-w", "bd", "--id", "3")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"message": "success", "workflow_key": "bd", "task_id": 3, "stage": "live"}
+
+
+def test_custom_list_pages_until_the_limit(api: responses.RequestsMock) -> None:
+    tasks = [{"task_id": n, "status": "passed"} for n in range(60, 0, -1)]
+    path = f"{BASE}/openapi/workflows/custom/bd/tasks"
+    for page, chunk in ((1, tasks[:50]), (2, tasks[50:55])):
+        query = {"projectKey": "shop", "pageNum": str(page), "pageSize": "50"}
+        api.get(path, json={"total": 60, "workflow_tasks": chunk}, match=[matchers.query_param_matcher(query)])
+    result = invoke("custom", "list", "-p", "shop", "-w", "bd", "--limit", "55")
+    assert result.exit_code == 0, result.stderr
+    assert [t["task_id"] for t in json.loads(result.stdout)] == list(range(60, 5, -1))
+
+
+def test_custom_logs_heads_each_job(api: responses.RequestsMock) -> None:
+    api.get(CUSTOM, json=approval_task("passed", "passed"))
+    api.get(f"{BASE}/openapi/logs/log/v4/workflow/bd/7/job-1-0-0-ok0", body="one\ntwo\n")
+    api.get(f"{BASE}/openapi/logs/log/v4/workflow/bd/7/job-1-1-0-ok1", body="")
+    result = invoke("custom", "logs", "-w", "bd", "--id", "7")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "==> ok0 (job-1-0-0-ok0) <==\none\ntwo\n\n==> ok1 (job-1-1-0-ok1) <==\n"
+    assert "no log for job job-1-1-0-ok1 yet" in result.stderr
+
+
+def test_legacy_get_500_names_custom_get(api: responses.RequestsMock) -> None:
+    api.get(legacy_task("wf", 3), status=500, json=dict(INTERNAL, description="404 page not found"))
+    result = invoke("task", "get", "-w", "wf", "--id", "3")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        "; Zadig v3.4.1 and later no longer have the legacy workflow-task backend (they answer every such call this"
+        " way): use `custom get` on a custom workflow instead\n"
+    )
+
+
+def test_derived_inputs_follow_each_zadig_generation() -> None:
+    registries = [REGISTRY]
+    new_build = {"name": "b", "type": "zadig-build", "spec": {"docker_registry_id": "r1", "service_and_builds": [],
+                 "default_service_and_builds": [{"service_name": "web", "service_module": "web"}]}}  # fmt: skip
+    assert zd.derive_input(new_build, lambda: registries)["parameters"] == {
+        "registry": "https://reg.example.test/shop",
+        "service_list": [{"service_name": "web", "service_module": "web", "repo_info": [], "inputs": []}],
+    }
+    from_job = {"name": "d", "type": "zadig-deploy", "spec": {"env": "dev", "source": "fromjob",
+                "services": [{"service_name": "web", "modules": [{"service_module": "web"}]}]}}  # fmt: skip
+    assert zd.derive_input(from_job, lambda: [])["parameters"] == {
+        "env_name": "dev",
+        "service_list": [{"service_name": "web", "service_module": "web", "image_name": ""}],
+    }
+    images = [{"service_name": "api", "service_module": "api", "image": "reg/api:1"}]
+    saved = {"name": "d", "type": "zadig-deploy", "spec": {"env": "dev", "services": [], "service_and_images": images}}
+    assert zd.derive_input(saved, lambda: [])["parameters"]["service_list"] == [
+        {"service_name": "api", "service_module": "api", "image_name": "reg/api:1"}
+    ]
+    assert zd.derive_input({"name": "a", "type": "approval", "spec": {}}, lambda: [])["parameters"] == {}

@@ -1,34 +1,66 @@
-"""A fake octoplant Export API (octoplant "How to use the Export API", seed octoplant-export-api.txt).
+"""A fake octoplant Export API that answers as the vendor's swagger says (tests/contracts/octoplant-export.json).
 
-Routes, with the shapes the vendor's sample uses:
+Sources: the swagger "octoplant API" 1.2 (cited as `swagger <definition>`), the vendor's guide (seed
+octoplant-export-api.txt, cited as `guide`), and grpc-gateway, which serves that swagger's HTTP side (the swagger is
+protoc-gen-openapiv2 output: `default` responses are google.rpc.Status, the download is "Free form byte stream"):
+grpc-ecosystem/grpc-gateway @ 9648db4 `runtime/…` and protocolbuffers/protobuf-go @ f2248ac `encoding/protojson/…`.
 
-- `POST /v1/oauth2/token` (form: grant_type=password, username, password, client_id, client_secret)
-  -> 200 `{"access_token", "token_type": "Bearer", "expires_in"}`; a wrong client is 401
-  `{"error": "invalid_client", …}`, a wrong user or password 400 `{"error": "invalid_grant", …}`.
-- `POST /v1/order` `{"exportContents": {"projectTree": {}, …}}` -> 200 the order (a long-running
-  operation): `{"name", "metadata": {"state": "STATE_PENDING", "currentSubProcess",
-  "finishedSubProcesses", "openSubProcesses"}, "done": false}`; an unknown kind is 400
-  `{"code": 3, "message", "details": []}` (gRPC-gateway error shape).
-- `GET /v1/order/{name}` -> the order; every poll moves it one step: STATE_PENDING ->
-  STATE_RUNNING (sub-process counts moving) -> STATE_SUCCEEDED with done=true after `steps` polls,
-  or STATE_FAILED with `error: {code: 13, message, details}` when `fail_orders` is set.
-- `POST /v1/order/{name}/cancel` -> `{}`; the order ends STATE_FAILED with error code 1 (CANCELLED).
-- `GET /v1/order/{name}/download` -> the ZIP (contents.json plus one JSON file per kind); 400
-  code 9 (FAILED_PRECONDITION) while the order is not done or when it failed.
+Routes:
 
-Every route but the token needs `Authorization: Bearer <token>`; otherwise 401 `{"code": 16, …}`.
+- `POST /v1/oauth2/token` (swagger OIDC_Token; guide "Authorization": form grant_type=password, username, password,
+  client_id, client_secret) -> 200 `{"access_token", "token_type": "Bearer", "expires_in"}` (TokenResponse is an open
+  object in the swagger). A refusal is the swagger's `default`, a google.rpc.Status: wrong client, user or password
+  401 code 16 UNAUTHENTICATED, another grant_type 400 code 3 (HTTP status from the code: runtime/errors.go:36-77).
+- `POST /v1/order` (Export_RunExport, body RunExportRequest) -> 200 an Operation. Every body is validated against
+  RunExportRequest with jsonschema (`order_errors`, below); a violation is 400 code 3 and is logged in
+  `violations`, so a test sees any request the contract does not allow. Unknown kinds and unknown option names
+  pass (ExportContents and the option objects are open) and are dropped, as the server's protojson decoder does
+  (runtime/marshaler_registry.go:20-29 DiscardUnknown; protojson decode.go:196-204): they never reach contents.json.
+- `GET /v1/order/{name}` (Export_GetOperation) -> the Operation; every poll moves it one step: STATE_PENDING ->
+  STATE_RUNNING (sub-process counts moving) -> STATE_SUCCEEDED with done=true after `steps` polls, or STATE_FAILED
+  with `error` INTERNAL when `fail_orders` is set. An unknown name is 404 code 5.
+- `POST /v1/order/{name}/cancel` (Export_CancelExport) -> `{}` (swagger: an object without properties); the order
+  ends STATE_FAILED with error code 1 CANCELLED.
+- `GET /v1/order/{name}/download` (Export_DownloadExport, "Free form byte stream", a server stream of HttpBody):
+  the ZIP (contents.json plus one JSON file per kind the server knew), sent chunked as grpc-gateway streams do
+  (runtime/handler.go:31-33; `download_length` sends a Content-Length instead, as a buffering proxy would). Not done
+  or failed: 400 code 9 FAILED_PRECONDITION, a bare Status (the handler fails before sending anything: grpc-go
+  `ClientStream.Header()` returns that error, internal/transport/client_stream.go:158-166, and the generated gateway
+  answers it with runtime.HTTPError, protoc-gen-grpc-gateway/internal/gengateway/template.go:886-889).
+
+Shapes (swagger definitions, as grpc-gateway's default marshaler writes them: protojson with EmitUnpopulated):
+
+- Operation {name, metadata, done, error, response}: every field present; `error` and `response` are null when
+  unset (protojson encode.go:249-250), `response` is RunExportResponse {name} once succeeded.
+- metadata is an ExportState {name, systemId, licenseSerialNumber, state, currentSubProcess, finishedSubProcesses,
+  openSubProcesses}: no `@type` (swagger Operation.metadata is ExportState, not google.protobuf.Any); its int64
+  counts are JSON strings ("64-bit integers are written out as JSON string", protojson encode.go:311-314).
+- Errors of unary calls are a google.rpc.Status {code, message, details: []}; `grpc_error`.
+- A stream error (`download_error`) is `{"error": google.rpc.Status}` and a newline (runtime/handler.go:229-253):
+  before the first byte with the HTTP status of its code (handler.go:232-235), after bytes appended to the body,
+  which has already gone out as HTTP 200. (grpc-gateway's default also writes a newline after each HttpBody chunk,
+  handler.go:104; the vendor's downloads are valid ZIPs, so its server does not, and the fake does not either.)
+
+Every route but the token needs `Authorization: Bearer <token>`; otherwise 401 code 16.
 
 Switches (attributes, read at request time), besides FakeServer's fail_next/drop_next/latency:
 
 - `steps`: polls until an order is done (default 3);
 - `fail_orders`: orders end STATE_FAILED, error INTERNAL;
 - `never_finish`: orders stay STATE_RUNNING forever;
-- `truncate_download`: the body stops at half its announced Content-Length;
+- `unspecified_polls`: a fresh order reads STATE_UNSPECIFIED (the enum's zero value, swagger ExportState.State
+  default; guide: the state before the export service picks it up) in its create answer and this many polls;
+- `never_picked_up`: orders stay STATE_UNSPECIFIED, done false, forever;
+- `download_error`: a stream error `{"code", "message", "after"}`: with `after` None (or missing) it comes before the
+  first byte, with the HTTP status of its code; with `after` N, after N bytes of the ZIP under HTTP 200 (N past the
+  end: after the whole ZIP); `"bare": True` sends a pre-stream error as a bare Status (see the download above);
+- `truncate_download`: the body stops at half its length;
 - `corrupt_download`: one byte of a member's data is flipped (the CRC check must catch it);
 - `download_size`: serve a generated ZIP of exactly this many bytes instead, streamed chunk by
   chunk (stored members, CRCs computed while sending), never held in memory;
-- `chunked_download`: send the download without Content-Length (chunked encoding);
-- `token_uses`: a token is refused (401) after this many API requests (expiry mid-wait);
+- `download_length`: send a Content-Length (default: chunked, as the real server);
+- `chunked_download`: kept for old tests, the opposite of `download_length`;
+- `token_uses`: a token is refused (401) after this many API requests (expiry mid-wait; 0: refused at once);
 - `download_rate`: bytes per second the download is paced to (a network link), None: as fast as it goes.
 
 `make_server(tls_dir=...)` serves HTTPS with a self-signed certificate made there by the
@@ -37,9 +69,11 @@ Switches (attributes, read at request time), besides FakeServer's fail_next/drop
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
+import re
 import ssl
 import struct
 import subprocess
@@ -48,7 +82,14 @@ import time
 import uuid
 import zipfile
 import zlib
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+try:
+    import jsonschema
+except ImportError:  # the demo runs the fakes with the scripts' requirements only (requests, click)
+    jsonschema = None
 
 from tests.fakes.base import FakeServer, Reply, Request, json_reply
 
@@ -57,33 +98,129 @@ PASSWORD = "change-it"  # the vendor sample's password
 CLIENT_ID = "public-api"
 CLIENT_SECRET = "ff99971a-f8c3-4d21-5345-f7cb021b4b54"  # the documented public-api secret
 
-KINDS = (
-    "projectTree",
-    "jobList",
-    "jobResults",
-    "unequalJobResults",
-    "userManagement",
-    "componentTypes",
-    "componentLog",
-    "eventLog",
-    "adminLog",
-    "standardLibraryManagement",
-    "componentsWithStdLibAssignments",
-    "assetState",
-    "usageInformation",
-)
+CONTRACT_PATH = Path(__file__).resolve().parent.parent / "contracts" / "octoplant-export.json"
+CONTRACT: Dict[str, Any] = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
+PREFIX = "octoplant.exportapi.v1."
+
+# swagger ExportContents.properties, in the swagger's order.
+KINDS = tuple(CONTRACT["definitions"][f"{PREFIX}ExportContents"]["properties"])
+
+# runtime/errors.go:36-77 HTTPStatusFromCode, by google.rpc.Code.
+HTTP_STATUS = {
+    0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429,
+    9: 400, 10: 409, 11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401,
+}  # fmt: skip
+
+
+# -- the contract ------------------------------------------------------------------------------------
+
+
+def _is_int64(node: Dict[str, Any]) -> bool:
+    return node.get("type") == "integer" and node.get("format") in ("int64", "uint64")
+
+
+def _transform(node: Any, *, wire: bool, closed: bool) -> Any:
+    if isinstance(node, list):
+        return [_transform(item, wire=wire, closed=closed) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if wire and _is_int64(node):
+        # protojson encode.go:311-314: 64-bit integers are JSON strings.
+        return {"type": "string", "pattern": "^-?[0-9]+$"}
+    out = {key: _transform(value, wire=wire, closed=closed) for key, value in node.items()}
+    if closed and isinstance(node.get("properties"), dict) and "additionalProperties" not in node:
+        out["additionalProperties"] = False
+    if wire and isinstance(out.get("properties"), dict):
+        for key, value in list(out["properties"].items()):
+            if "allOf" in value or "$ref" in value:
+                # A message field left unset is null under EmitUnpopulated (protojson encode.go:249-250);
+                # an unset enum is its zero value's name, which its schema allows already.
+                if _points_at_object(node["properties"][key]):
+                    out["properties"][key] = {"anyOf": [{"type": "null"}, value]}
+    return out
+
+
+def _points_at_object(node: Dict[str, Any]) -> bool:
+    ref = node.get("$ref") or next((part.get("$ref") for part in node.get("allOf", []) if "$ref" in part), None)
+    if not ref:
+        return False
+    target = CONTRACT["definitions"][ref.split("/")[-1]]
+    return target.get("type") == "object"
+
+
+def schema_for(definition: str, *, wire: bool = False, closed: bool = False) -> Dict[str, Any]:
+    """A JSON Schema for one swagger definition (`Operation` or a full name like `google.rpc.Status`).
+
+    wire: as the server's JSON looks (int64 as strings, unset messages null); closed: an object refuses
+    properties its definition does not name (for checking what the fake answers).
+    """
+    name = definition if "." in definition else f"{PREFIX}{definition}"
+    definitions = _transform(CONTRACT["definitions"], wire=wire, closed=closed)
+    return {"definitions": definitions, "$ref": f"#/definitions/{name}"}
+
+
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _date_time(value: object) -> bool:
+    """RFC 3339 with a zone, as protojson reads a google.protobuf.Timestamp (protojson well_known_types.go:752-763)."""
+    if not isinstance(value, str):
+        return True
+    found = _RFC3339.match(value)
+    if not found:
+        return False
+    datetime.strptime(f"{found.group(1)}T{found.group(2)}", "%Y-%m-%dT%H:%M:%S")  # ranges: month 13 raises
+    return True
+
+
+CONTRACT_CHECKED = jsonschema is not None  # False: only the demo, which installs no test dependencies
+if jsonschema is not None:
+    _FORMATS = jsonschema.FormatChecker(formats=())
+    _FORMATS.checks("date-time", raises=ValueError)(_date_time)
+    _ORDER_VALIDATOR = jsonschema.Draft4Validator(schema_for("RunExportRequest"), format_checker=_FORMATS)
+
+
+def order_errors(body: Any) -> List[str]:
+    """What is wrong with a POST /v1/order body by the swagger's RunExportRequest (empty: nothing)."""
+    if jsonschema is None:  # the shape at least
+        contents = body.get("exportContents") if isinstance(body, dict) else None
+        if not isinstance(contents, dict) or not all(isinstance(v, dict) for v in contents.values()):
+            return ["(body): exportContents must be an object of objects"]
+        return []
+    errors = sorted(_ORDER_VALIDATOR.iter_errors(body), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(body)'}: {e.message}" for e in errors]
+
+
+def understood(contents: Dict[str, Any]) -> Dict[str, Any]:
+    """exportContents as the server reads it: unknown kinds and option names dropped (DiscardUnknown)."""
+    definitions = CONTRACT["definitions"]
+    kept: Dict[str, Any] = {}
+    for kind, options in contents.items():
+        if kind not in KINDS:
+            continue
+        ref = definitions[f"{PREFIX}ExportContents"]["properties"][kind]["allOf"][0]["$ref"]
+        known = definitions[ref.split("/")[-1]].get("properties", {})
+        kept[kind] = {key: value for key, value in options.items() if key in known}
+    return kept
+
+
+def grpc_error(code: int, message: str) -> Dict[str, Any]:
+    """A google.rpc.Status as the gateway writes it (details always present under EmitUnpopulated)."""
+    return {"code": code, "message": message, "details": []}
+
+
+def status_reply(code: int, message: str) -> Reply:
+    """A unary call's error: the Status itself, with the HTTP status of its code."""
+    return json_reply(HTTP_STATUS[code], grpc_error(code, message))
+
+
+# -- generated ZIP -----------------------------------------------------------------------------------
+
 
 GENERATED_CHUNK = 1 << 20
 GENERATED_MEMBER = 64 << 20  # data bytes per generated member
 _PATTERN = bytes(range(256)) * (GENERATED_CHUNK // 256)
 _DOS_TIME, _DOS_DATE = 0x6000, 0x5B77  # 2025-11-23 12:00:00
-
-
-def grpc_error(code: int, message: str) -> Dict[str, Any]:
-    return {"code": code, "message": message, "details": []}
-
-
-# -- generated ZIP -----------------------------------------------------------------------------------
 
 
 def _local_header(name: bytes) -> bytes:
@@ -235,6 +372,18 @@ def make_tls(directory: str) -> Tuple[ssl.SSLContext, str]:
 # -- the fake ----------------------------------------------------------------------------------------
 
 
+def _with_error_after(chunks: Iterator[bytes], after: int, error: bytes) -> Iterator[bytes]:
+    """The first `after` bytes of the stream, then the gateway's error chunk (handler.go:241-248)."""
+    sent = 0
+    for chunk in chunks:
+        if sent + len(chunk) >= after:
+            yield chunk[: after - sent]
+            break
+        sent += len(chunk)
+        yield chunk
+    yield error
+
+
 class OctoplantFake(FakeServer):
     """The octoplant Export API in memory."""
 
@@ -242,16 +391,22 @@ class OctoplantFake(FakeServer):
         super().__init__(tls)
         self.ca_bundle: Optional[str] = None
         self.client_secret = CLIENT_SECRET
+        self.system_id = str(uuid.uuid4())
         self.orders: Dict[str, Dict[str, Any]] = {}
         self.tokens: Dict[str, Optional[int]] = {}  # token -> requests left (None: unlimited)
         self.cancelled: List[str] = []
+        self.violations: List[str] = []  # order bodies that broke the contract, with what was wrong
         self.state_lock = threading.Lock()
         self.steps = 3
         self.fail_orders = False
         self.never_finish = False
+        self.unspecified_polls = 0
+        self.never_picked_up = False
+        self.download_error: Optional[Dict[str, Any]] = None
         self.truncate_download = False
         self.corrupt_download = False
         self.download_size: Optional[int] = None
+        self.download_length = False
         self.chunked_download = False
         self.token_uses: Optional[int] = None
         self.download_rate: Optional[float] = None
@@ -263,13 +418,14 @@ class OctoplantFake(FakeServer):
 
     # -- auth
     def _token(self, req: Request) -> Reply:
+        # swagger /v1/oauth2/token post (OIDC_Token): 200 TokenResponse (an open object), default google.rpc.Status.
         form = req.form()
         if form.get("grant_type") != "password":
-            return json_reply(400, {"error": "unsupported_grant_type", "error_description": "use grant_type=password"})
+            return status_reply(3, "unsupported grant_type: use password")
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != self.client_secret:
-            return json_reply(401, {"error": "invalid_client", "error_description": "client authentication failed"})
+            return status_reply(16, "invalid client")
         if form.get("username") != USERNAME or form.get("password") != PASSWORD:
-            return json_reply(400, {"error": "invalid_grant", "error_description": "invalid user credentials"})
+            return status_reply(16, "invalid user credentials")
         token = f"tok-{uuid.uuid4().hex}"
         with self.state_lock:
             self.tokens[token] = self.token_uses
@@ -280,41 +436,57 @@ class OctoplantFake(FakeServer):
         token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
         with self.state_lock:
             if token not in self.tokens:
-                return json_reply(401, grpc_error(16, "invalid or missing access token"))
+                return status_reply(16, "invalid or missing access token")
             left = self.tokens[token]
             if left is not None:
                 if left <= 0:
-                    return json_reply(401, grpc_error(16, "access token expired"))
+                    return status_reply(16, "access token expired")
                 self.tokens[token] = left - 1
         return None
 
     # -- orders
     def _create(self, req: Request) -> Reply:
+        # swagger /v1/order post (Export_RunExport): body RunExportRequest (required exportContents), 200 Operation.
         denied = self._denied(req)
         if denied:
             return denied
-        body = req.json()
-        contents = body.get("exportContents") if isinstance(body, dict) else None
-        if not isinstance(contents, dict) or not contents:
-            return json_reply(400, grpc_error(3, "exportContents must name at least one export"))
-        for kind, options in contents.items():
-            if kind not in KINDS:
-                return json_reply(400, grpc_error(3, f"unknown export content {kind!r}"))
-            if not isinstance(options, dict):
-                return json_reply(400, grpc_error(3, f"options of {kind} must be an object"))
-        name = uuid.uuid4().hex[:16]
-        order = {
+        try:
+            body = req.json()
+        except ValueError as exc:
+            self.violations.append(f"not JSON: {exc}")
+            return status_reply(3, f"invalid character in request body: {exc}")
+        problems = order_errors(body)
+        if problems:
+            self.violations.extend(problems)
+            return status_reply(3, f"invalid RunExportRequest: {'; '.join(problems)}")
+        contents = understood(body["exportContents"])
+        if not contents:
+            return status_reply(3, "exportContents names no export the server knows")
+        name = str(uuid.uuid4())
+        picked_up = not (self.never_picked_up or self.unspecified_polls > 0)
+        order = {  # swagger octoplant.exportapi.v1.Operation, every field present (EmitUnpopulated)
             "name": name,
-            "metadata": {
-                "state": "STATE_PENDING",
+            "metadata": {  # swagger octoplant.exportapi.v1.ExportState; int64 counts as strings
+                "name": name,
+                "systemId": self.system_id,
+                "licenseSerialNumber": "",
+                "state": "STATE_PENDING" if picked_up else "STATE_UNSPECIFIED",
                 "currentSubProcess": "",
-                "finishedSubProcesses": 0,
-                "openSubProcesses": len(contents),
+                "finishedSubProcesses": "0",
+                "openSubProcesses": str(len(contents)) if picked_up else "0",
             },
             "done": False,
+            "error": None,
+            "response": None,
         }
         with self.state_lock:
-            self.orders[name] = {"order": order, "contents": contents, "polls": 0, "cancelled": False}
+            self.orders[name] = {
+                "order": order,
+                "contents": contents,
+                "polls": 0,
+                "unspecified": 0 if picked_up else (None if self.never_picked_up else self.unspecified_polls),
+                "cancelled": False,
+            }
         return json_reply(200, order)
 
     def _advance(self, entry: Dict[str, Any]) -> Dict[str, Any]:
@@ -327,6 +499,11 @@ class OctoplantFake(FakeServer):
             order.update(done=True, error=grpc_error(1, "the export was cancelled"))
             meta.update(state="STATE_FAILED", currentSubProcess="")
             return order
+        if entry["unspecified"] is None:
+            return order  # never picked up
+        if entry["unspecified"] > 0:
+            entry["unspecified"] -= 1
+            return order
         entry["polls"] += 1
         polls = entry["polls"]
         if self.never_finish or polls < self.steps:
@@ -334,16 +511,19 @@ class OctoplantFake(FakeServer):
             meta.update(
                 state="STATE_RUNNING",
                 currentSubProcess=kinds[finished],
-                finishedSubProcesses=finished,
-                openSubProcesses=len(kinds) - finished,
+                finishedSubProcesses=str(finished),
+                openSubProcesses=str(len(kinds) - finished),
             )
         elif self.fail_orders:
             order.update(done=True, error=grpc_error(13, f"export of {kinds[0]} failed: database connection lost"))
             meta.update(state="STATE_FAILED", currentSubProcess="")
         else:
-            order["done"] = True
+            order.update(done=True, response={"name": order["name"]})  # swagger RunExportResponse {name}
             meta.update(
-                state="STATE_SUCCEEDED", currentSubProcess="", finishedSubProcesses=len(kinds), openSubProcesses=0
+                state="STATE_SUCCEEDED",
+                currentSubProcess="",
+                finishedSubProcesses=str(len(kinds)),
+                openSubProcesses="0",
             )
         return order
 
@@ -353,17 +533,19 @@ class OctoplantFake(FakeServer):
             return None, denied
         entry = self.orders.get(req.params["name"])
         if entry is None:
-            return None, json_reply(404, grpc_error(5, f"order {req.params['name']} not found"))
+            return None, status_reply(5, f"order {req.params['name']} not found")
         return entry, None
 
     def _get(self, req: Request) -> Reply:
+        # swagger /v1/order/{name} get (Export_GetOperation): 200 Operation, default google.rpc.Status.
         entry, error = self._entry(req)
         if error or entry is None:
             return error or json_reply(500, {})
         with self.state_lock:
-            return json_reply(200, json.loads(json.dumps(self._advance(entry))))
+            return json_reply(200, copy.deepcopy(self._advance(entry)))
 
     def _cancel(self, req: Request) -> Reply:
+        # swagger /v1/order/{name}/cancel post (Export_CancelExport): 200 an object without properties.
         entry, error = self._entry(req)
         if error or entry is None:
             return error or json_reply(500, {})
@@ -375,16 +557,25 @@ class OctoplantFake(FakeServer):
         return json_reply(200, {})
 
     def _download(self, req: Request) -> Reply:
+        # swagger /v1/order/{name}/download get (Export_DownloadExport): 200 "Free form byte stream" (a server
+        # stream), default google.rpc.Status; see the module docstring for how grpc-gateway sends its errors.
         entry, error = self._entry(req)
         if error or entry is None:
             return error or json_reply(500, {})
         order = entry["order"]
         if not order["done"] or order["metadata"]["state"] != "STATE_SUCCEEDED":
-            return json_reply(400, grpc_error(9, f"order {order['name']} has no export to download"))
-        headers = {
-            "Content-Type": "application/zip",
-            "Content-Disposition": f'attachment; filename="export-{order["name"]}.zip"',
-        }
+            return status_reply(9, f"order {order['name']} has no export to download")
+        failure = self.download_error
+        if failure is not None:
+            code = int(failure.get("code", 13))
+            chunk = json.dumps({"error": grpc_error(code, str(failure.get("message", "")))}).encode() + b"\n"
+            if failure.get("after") is None:
+                if failure.get("bare"):
+                    return status_reply(code, str(failure.get("message", "")))
+                # handler.go:232-235: no byte sent yet, so the code's HTTP status; the stream is chunked.
+                return Reply(HTTP_STATUS[code], headers={"Content-Type": "application/json"}, stream=iter([chunk]))
+        # Content-Type: the HttpBody's own (handler.go:68-76); octoplant's is not documented.
+        headers = {"Content-Type": "application/zip"}
         files = [{"kind": k, "options": o} for k, o in entry["contents"].items()]
         if self.download_size is not None:
             manifest = json.dumps({"order": order["name"], "exports": files}).encode()
@@ -396,9 +587,13 @@ class OctoplantFake(FakeServer):
             chunks = _corrupted(chunks, length)
         if self.truncate_download:
             chunks = _truncated(chunks, length // 2)
+        send_length: Optional[int] = length if self.download_length and not self.chunked_download else None
+        if failure is not None:
+            chunks = _with_error_after(chunks, int(failure["after"]), chunk)
+            send_length = None  # the gateway streams: it never knows the length of what it sends
         if self.download_rate:
             chunks = _paced(chunks, self.download_rate)
-        return Reply(200, headers=headers, stream=chunks, length=None if self.chunked_download else length)
+        return Reply(200, headers=headers, stream=chunks, length=send_length)
 
 
 def _paced(chunks: Iterator[bytes], rate: float) -> Iterator[bytes]:

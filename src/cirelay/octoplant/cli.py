@@ -16,14 +16,14 @@ from cirelay.octoplant.client import (
     _INSECURE_WARNING,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
-    DEFAULT_KIND,
-    EXPORT_KINDS,
+    PICKUP_TIMEOUT,
     OctoplantClient,
     check_ca_file,
     check_output,
     order_outcome,
     order_state,
 )
+from cirelay.octoplant.options import DEFAULT_KIND, EXPORT_KINDS, build_contents
 from cirelay.output import emit, log
 
 
@@ -36,31 +36,12 @@ class ExportKind(click.ParamType):
         for kind in EXPORT_KINDS:
             if str(value).lower() == kind.lower():
                 return kind
-        self.fail(f"unknown export kind {value!r}; known kinds: {', '.join(EXPORT_KINDS)}", param, ctx)
-
-
-def build_contents(kinds: Tuple[str, ...], contents_json: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """exportContents from --contents-json (options included) plus {"<kind>": {}} per --contents."""
-    contents: Dict[str, Any] = {}
-    if contents_json is not None:
-        unknown = [key for key in contents_json if key not in EXPORT_KINDS]
-        if unknown:
-            raise click.BadParameter(
-                f"unknown export kind {unknown[0]!r}; known kinds: {', '.join(EXPORT_KINDS)}",
-                param_hint="'--contents-json'",
-            )
-        for key, value in contents_json.items():
-            if not isinstance(value, dict):
-                raise click.BadParameter(
-                    f"the options of {key} must be a JSON object, got {type(value).__name__}",
-                    param_hint="'--contents-json'",
-                )
-        if not contents_json and not kinds:
-            raise click.BadParameter("names no export kind", param_hint="'--contents-json'")
-        contents.update(contents_json)
-    for kind in kinds:
-        contents.setdefault(kind, {})
-    return contents or {DEFAULT_KIND: {}}
+        self.fail(
+            f"unknown export kind {value!r}; known kinds: {', '.join(EXPORT_KINDS)} "
+            "(--raw-contents sends others as they are)",
+            param,
+            ctx,
+        )
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -215,24 +196,58 @@ def cli() -> None:
     type=JsonArg(dict),
     envvar="OCTOPLANT_CONTENTS_JSON",
     show_envvar=True,
-    help='The whole exportContents object with options (JSON, @file or -), e.g. {"projectTree": {}}.',
+    help="The exportContents object with options (JSON, @file or -), e.g. "
+    '{"projectTree": {"exportType": "EXPORT_TYPE_JSON"}}; checked against the vendor\'s swagger.',
+)
+@click.option(
+    "--option",
+    "option_specs",
+    metavar="KIND.NAME=VALUE",
+    multiple=True,
+    envvar="OCTOPLANT_OPTION",
+    show_envvar=True,
+    help="One option of a kind, repeatable, checked against the swagger: projectTree.exportType=json, "
+    "componentLog.componentId=ID, eventLog.timeStampFilter.filterFrom=2023-10-01T00:00:00Z.",
+)
+@click.option(
+    "--raw-contents",
+    type=JsonArg(dict),
+    envvar="OCTOPLANT_RAW_CONTENTS",
+    show_envvar=True,
+    help="exportContents entries sent as they are, unchecked (kinds or options of a newer server); "
+    "merged last, over the others.",
 )
 @output_option
 @wait_options(wait_flag=False, cancel_default=True, poll_max=10)
+@click.option(
+    "--pickup-timeout",
+    type=click.FloatRange(min=0),
+    default=PICKUP_TIMEOUT,
+    show_default=True,
+    envvar="OCTOPLANT_PICKUP_TIMEOUT",
+    show_envvar=True,
+    help="Give up (exit 1, cancelling it) on an order still STATE_UNSPECIFIED, not picked up by the "
+    "export service, after this many seconds.",
+)
 def export(
     *,
     make_client: Callable[[], OctoplantClient],
     kinds: Tuple[str, ...],
     contents_json: Optional[Dict[str, Any]],
+    option_specs: Tuple[str, ...],
+    raw_contents: Optional[Dict[str, Any]],
     path: str,
     timeout: float,
     poll_max: float,
     cancel_on_timeout: bool,
+    pickup_timeout: float,
 ) -> None:
     """Order an export, wait for it, and save the checked ZIP at PATH."""
-    contents = build_contents(kinds, contents_json)
+    contents = build_contents(kinds, contents_json, option_specs, raw_contents)
     check_output(path)
-    result = make_client().export(contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    result = make_client().export(
+        contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout, pickup_timeout=pickup_timeout
+    )
     _emit_download(result)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -10,22 +11,27 @@ import click
 
 from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, not_empty, parse_json_text
-from cirelay.errors import CirelayError, require
-from cirelay.output import emit, log
+from cirelay.errors import EXIT_INTERRUPTED, CirelayError, require
+from cirelay.output import emit, log, md_table
 from cirelay.port.ci_report import ci_entity
-from cirelay.port.client import (
+from cirelay.port.client import PortClient
+from cirelay.port.common import (
+    CI_FIELDS,
     CI_STATUSES,
     DEFAULT_BASE_URL,
     REGION_URLS,
     RUN_STATUSES,
-    PortClient,
     _given,
     check_base_url,
+    entity_page,
 )
 
 
-def read_entities(path: str) -> List[Dict[str, Any]]:
-    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+def _json_items(path: str) -> List[Tuple[str, Any]]:
+    """The items of a JSON array or NDJSON file ('-' for stdin), each with the words that name it in an error.
+
+    Items and lines are counted from 1 alike: 'item 3 of f.json', 'stdin line 3'.
+    """
     source = "stdin" if path == "-" else path
     try:
         if path == "-":
@@ -37,24 +43,39 @@ def read_entities(path: str) -> List[Dict[str, Any]]:
         raise click.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="'--file'")
     except UnicodeDecodeError as exc:
         raise click.BadParameter(f"{source} is not UTF-8 text: {exc.reason} at byte {exc.start}", param_hint="'--file'")
-    items: List[Any]
     try:
         if text.lstrip().startswith("["):
             items = parse_json_text(text, source)
-        else:
-            items = []
-            for number, line in enumerate(text.splitlines(), start=1):
-                if line.strip():
-                    items.append(parse_json_text(line, f"{source} line {number}"))
+            return [(f"item {n} of {source}", item) for n, item in enumerate(items, start=1)]
+        return [
+            (f"{source} line {n}", parse_json_text(line, f"{source} line {n}"))
+            for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
     except click.BadParameter as exc:
         raise click.BadParameter(exc.message, param_hint="'--file'")
-    for position, item in enumerate(items):
+
+
+def read_entities(path: str) -> List[Dict[str, Any]]:
+    """Entities from a JSON array or NDJSON file ('-' for stdin); each needs an identifier."""
+    items = _json_items(path)
+    for where, item in items:
         if not isinstance(item, dict) or not isinstance(item.get("identifier"), str) or not item["identifier"]:
+            raise click.BadParameter(f"{where} is not an entity object with a string identifier", param_hint="'--file'")
+    return [item for _, item in items]
+
+
+def read_identifiers(path: str) -> List[str]:
+    """Identifiers from a JSON array or NDJSON ('-' for stdin): strings, or objects with an identifier."""
+    out = []
+    for where, item in _json_items(path):
+        value = item.get("identifier") if isinstance(item, dict) else item
+        if not isinstance(value, str) or not value.strip():
             raise click.BadParameter(
-                f"item {position} of {source} is not an entity object with a string identifier",
-                param_hint="'--file'",
+                f"{where} is not an identifier (a string, or an object with one)", param_hint="'--file'"
             )
-    return items
+        out.append(value)
+    return out
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -96,7 +117,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(sorted(REGION_URLS), case_sensitive=False),
             envvar="PORT_REGION",
             show_envvar=True,
-            help="Port region when no base URL is given: eu (api.getport.io, default) or us (api.us.getport.io).",
+            help="Port region when no base URL is given: eu (api.port.io, default) or us (api.us.port.io).",
         ),
         click.option(
             "--base-url",
@@ -126,6 +147,19 @@ def _pick_run_id(positional: Optional[str], option: Optional[str]) -> str:
 def _entity_summary(entity: Any, blueprint: str) -> Dict[str, Any]:
     identifier = entity.get("identifier") if isinstance(entity, dict) else None
     return {"blueprint": blueprint, "identifier": identifier, "title": (entity or {}).get("title")}
+
+
+def _emit_entity(client: PortClient, result: Any, blueprint: str, identifier: str, action: str) -> None:
+    """One entity as the result, its outputs, and a summary linking its page in Port's app."""
+    shown = (result or {}).get("identifier", identifier) if isinstance(result, dict) else identifier
+    page = entity_page(client.api, blueprint, str(shown))
+    emit(
+        result,
+        outputs={"identifier": shown, "entity": result},
+        summary={"action": action, **_entity_summary(result, blueprint)},
+        title=f"Port {blueprint} {shown}: {action}",
+        link=(f"{shown} in Port", page) if page else None,
+    )
 
 
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
@@ -186,29 +220,27 @@ def entity_upsert(  # noqa: PLR0917 - one parameter per click option
         validate_only=validate_only,
         run_id=run_id,
     )
-    emit(
-        result,
-        outputs={"identifier": (result or {}).get("identifier", identifier), "entity": result},
-        summary={"action": "validated" if validate_only else "upserted", **_entity_summary(result, blueprint)},
-    )
+    _emit_entity(client, result, blueprint, identifier, "validated" if validate_only else "upserted")
+
+
+_FIELDS_HELP = (
+    "either form works: identifier, title, properties.region (entity JSON) or $identifier, $title, region "
+    "(Port's search form); repeatable."
+)
 
 
 @entity.command("get", epilog=EXIT_CODES_HELP)
 @click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
 @click.option("-i", "--identifier", required=True, callback=not_empty, help="Entity identifier.")
-@click.option("--include", multiple=True, help="Only these fields, e.g. properties.version (repeatable).")
-@click.option("--exclude", multiple=True, help="Leave out these fields (repeatable).")
+@click.option("--include", multiple=True, help="Only these fields; " + _FIELDS_HELP)
+@click.option("--exclude", multiple=True, help="Leave out these fields; " + _FIELDS_HELP)
 @port_client
 def entity_get(
     client: PortClient, blueprint: str, identifier: str, include: Tuple[str, ...], exclude: Tuple[str, ...]
 ) -> None:
     """Print one entity."""
     result = client.get_entity(blueprint, identifier, include, exclude)
-    emit(
-        result,
-        outputs={"identifier": identifier, "entity": result},
-        summary={"action": "read", **_entity_summary(result, blueprint)},
-    )
+    _emit_entity(client, result, blueprint, identifier, "read")
 
 
 @entity.command("search", epilog=EXIT_CODES_HELP)
@@ -224,18 +256,20 @@ def entity_get(
     required=True,
     help='Search rules as JSON, e.g. \'{"combinator":"and","rules":[…]}\', @file.json or -.',
 )
-@click.option("--include", multiple=True, help="Only these fields, e.g. identifier (repeatable).")
+@click.option("--include", multiple=True, help="Only these fields; " + _FIELDS_HELP)
+@click.option("--exclude", multiple=True, help="Leave out these fields; " + _FIELDS_HELP)
 @click.option("--limit", type=click.IntRange(min=1), help="Return at most this many entities.")
 @port_client
-def entity_search(
+def entity_search(  # noqa: PLR0917 - one parameter per click option
     client: PortClient,
     blueprint: Optional[str],
     query: Dict[str, Any],
     include: Tuple[str, ...],
+    exclude: Tuple[str, ...],
     limit: Optional[int],
 ) -> None:
     """Print the entities matching a query, as a JSON array."""
-    result = client.search_entities(query, blueprint=blueprint, include=include, limit=limit)
+    result = client.search_entities(query, blueprint=blueprint, include=include, limit=limit, exclude=exclude)
     identifiers = [e.get("identifier") for e in result if isinstance(e, dict)]
     emit(
         result,
@@ -244,31 +278,119 @@ def entity_search(
     )
 
 
-@entity.command("delete", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
-@click.option("-i", "--identifier", required=True, callback=not_empty, help="Entity identifier.")
-@click.option("--delete-dependents", is_flag=True, help="Also delete the entities that depend on it.")
-@run_id_option(_RUN_ID_FOR_ENTITIES)
-@port_client
-def entity_delete(
-    client: PortClient, blueprint: str, identifier: str, delete_dependents: bool, run_id: Optional[str]
-) -> None:
-    """Delete an entity."""
-    result = client.delete_entity(blueprint, identifier, delete_dependents=delete_dependents, run_id=run_id)
+_CONCURRENCY = click.option(
+    "--concurrency",
+    type=click.IntRange(1, 16),
+    default=4,
+    show_default=True,
+    help="Requests in flight at the same time (bulk work).",
+)
+
+
+BULK_SUMMARY_FAILURES = 10  # failures listed in the job summary; the result JSON has them all
+
+
+def _finish_bulk(result: Dict[str, Any], done_key: str, verb: str, total: int, where: str) -> None:
+    """Print a bulk result (and write the outputs), then exit 130 if it was stopped, 1 if anything failed."""
+    interrupted = result.pop("interrupted", False)
+    if interrupted:  # a third signal must not cut the account in half: it is printed whole
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    failed, skipped = result["failed"], result["not_attempted"]
+    log(
+        f"{verb} {len(result[done_key])} of {total} entities {where}; {len(failed)} failed"
+        + (f", {len(skipped)} not attempted" if interrupted or skipped else "")
+    )
+    first = failed[:BULK_SUMMARY_FAILURES]
+    details = None
+    if first:
+        more = (
+            f"\n{len(failed) - len(first)} more failures are in the result JSON.\n" if len(failed) > len(first) else ""
+        )
+        details = (
+            "**First failures**\n\n"
+            + md_table(
+                ["item", "identifier", "error", "message"],
+                [[f["index"] + 1, f.get("identifier"), f.get("error"), f.get("message")] for f in first],
+            )
+            + more
+        )
     emit(
         result,
-        outputs={"identifier": identifier},
-        summary={"action": "deleted", "blueprint": blueprint, "identifier": identifier},
+        outputs={"identifiers": result[done_key], "not-attempted": [s["identifier"] for s in skipped]},
+        summary={
+            "status": "failed" if failed else "interrupted" if interrupted else verb,
+            "where": where,
+            verb: len(result[done_key]),
+            "failed": len(failed),
+            "not attempted": len(skipped),
+        },
+        title=f"Port bulk {'upsert' if verb == 'upserted' else 'delete'}: {len(result[done_key])} of {total} {verb}",
+        details=details,
     )
+    if interrupted:
+        raise CirelayError(
+            f"interrupted: {len(result[done_key])} {verb}, {len(failed)} failed, {len(skipped)} not attempted "
+            "(the result lists each; resend not_attempted, see the README)",
+            exit_code=EXIT_INTERRUPTED,
+        )
+    if failed:
+        first = failed[0]
+        raise CirelayError(
+            f"{len(failed)} of {total} entities were not {verb} "
+            f"(first: item {first['index'] + 1}, {first['identifier']}: {first['message']})"
+        )
+
+
+@entity.command("delete", epilog=EXIT_CODES_HELP)
+@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
+@click.option("-i", "--identifier", "identifiers", multiple=True, help="Entity identifier (repeatable).")
+@click.option(
+    "--file", "path", help="Identifiers as a JSON array or NDJSON (strings, or objects with identifier); - is stdin."
+)
+@click.option("--delete-dependents", is_flag=True, help="Also delete the entities that depend on them.")
+@_CONCURRENCY
+@run_id_option(_RUN_ID_FOR_ENTITIES)
+@port_client
+def entity_delete(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    blueprint: str,
+    identifiers: Tuple[str, ...],
+    path: Optional[str],
+    delete_dependents: bool,
+    concurrency: int,
+    run_id: Optional[str],
+) -> None:
+    """Delete one entity, or many (100 per request, every one accounted for; exit 1 if any failed)."""
+    wanted = list(identifiers) + (read_identifiers(path) if path else [])
+    if not wanted:
+        raise click.UsageError("nothing to delete: give -i/--identifier or --file")
+    if any(not w.strip() for w in wanted):
+        raise click.BadParameter("must not be empty", param_hint="'-i' / '--identifier'")
+    if len(wanted) == 1 and not path:
+        result = client.delete_entity(blueprint, wanted[0], delete_dependents=delete_dependents, run_id=run_id)
+        emit(
+            result,
+            outputs={"identifier": wanted[0]},
+            summary={"action": "deleted", "blueprint": blueprint, "identifier": wanted[0]},
+        )
+        return
+    result = client.bulk_delete(
+        blueprint, wanted, delete_dependents=delete_dependents, run_id=run_id, concurrency=concurrency
+    )
+    _finish_bulk(result, "deleted", "deleted", len(wanted), f"from {blueprint}")
 
 
 @entity.command("bulk-upsert", epilog=EXIT_CODES_HELP)
-@click.option("-b", "--blueprint", required=True, callback=not_empty, help="Blueprint identifier.")
+@click.option(
+    "-b", "--blueprint", callback=not_empty, help="Blueprint identifier; optional when every entity has its own."
+)
 @click.option(
     "--file",
     "path",
     required=True,
-    help="Entities as a JSON array or NDJSON (one object per line); - reads stdin.",
+    help="Entities as a JSON array or NDJSON (one object per line); - reads stdin. "
+    'An entity\'s own "blueprint" field wins over -b.',
 )
 @click.option(
     "--concurrency",
@@ -277,30 +399,41 @@ def entity_delete(
     show_default=True,
     help="Batches of 20 sent at the same time.",
 )
+@click.option("--create-missing-related", is_flag=True, help="Create related entities that do not exist yet.")
+@click.option("--validate-only", is_flag=True, help="Only check the entities against their blueprints; change nothing.")
 @run_id_option(_RUN_ID_FOR_ENTITIES)
 @port_client
-def entity_bulk_upsert(client: PortClient, blueprint: str, path: str, concurrency: int, run_id: Optional[str]) -> None:
-    """Upsert many entities (merge); every one is tried, exit 1 if any failed."""
+def entity_bulk_upsert(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    blueprint: Optional[str],
+    path: str,
+    concurrency: int,
+    create_missing_related: bool,
+    validate_only: bool,
+    run_id: Optional[str],
+) -> None:
+    """Upsert many entities (merge); every one is accounted for, exit 1 if any failed, 130 if stopped."""
     entities = read_entities(path)
-    result = client.bulk_upsert(blueprint, entities, concurrency=concurrency, run_id=run_id)
-    failed = len(result["failed"])
-    log(f"upserted {len(result['upserted'])} of {len(entities)} entities into {blueprint}; {failed} failed")
-    emit(
-        result,
-        outputs={"identifiers": result["upserted"]},
-        summary={
-            "action": "bulk upsert",
-            "blueprint": blueprint,
-            "upserted": len(result["upserted"]),
-            "failed": failed,
-        },
+    if not blueprint:
+        for position, item in enumerate(entities):
+            if not isinstance(item.get("blueprint"), str) or not item["blueprint"]:
+                raise click.UsageError(
+                    f'missing -b/--blueprint: item {position + 1} of the file has no "blueprint" field'
+                )
+    result = client.bulk_upsert(
+        blueprint,
+        entities,
+        concurrency=concurrency,
+        run_id=run_id,
+        create_missing_related=create_missing_related,
+        validate_only=validate_only,
     )
-    if failed:
-        first = result["failed"][0]
-        raise CirelayError(
-            f"{failed} of {len(entities)} entities were not upserted "
-            f"(first: #{first['index']} {first['identifier']}: {first['message']})"
-        )
+    where = (
+        f"into {blueprint}"
+        if blueprint and all(e.get("blueprint") in (None, blueprint) for e in entities)
+        else ("into " + ", ".join(sorted({str(e.get("blueprint") or blueprint) for e in entities})))
+    )
+    _finish_bulk(result, "upserted", "upserted", len(entities), where)
 
 
 @cli.group(epilog=EXIT_CODES_HELP)
@@ -315,9 +448,18 @@ def ci() -> None:
 @click.option(
     "--status", type=click.Choice(CI_STATUSES), default="running", show_default=True, help="The job's status."
 )
-@click.option("--identifier", help="Entity identifier.  [default: <provider>-<workflow/run id>-<job>]")
+@click.option("--identifier", help="Entity identifier.  [default: <provider>-<run id>-<job>]")
 @click.option("--relation", "relations", type=KeyValue(), multiple=True, help="NAME=ENTITY_ID (repeatable).")
 @click.option("--properties", type=JsonArg(dict), help="Extra properties as JSON; they override the built ones.")
+@click.option(
+    "--map",
+    "mapping",
+    type=KeyValue(),
+    multiple=True,
+    help="FIELD=PROPERTY: send our FIELD as your blueprint's PROPERTY, e.g. commit=commitHash (repeatable); "
+    f"with any --map only mapped fields are sent. Fields: {', '.join(CI_FIELDS)}.",
+)
+@click.option("--create-missing-related", is_flag=True, help="Create related entities that do not exist yet.")
 @run_id_option(_RUN_ID_FOR_ENTITIES)
 @port_client
 def ci_report(  # noqa: PLR0917 - one parameter per click option
@@ -327,21 +469,27 @@ def ci_report(  # noqa: PLR0917 - one parameter per click option
     identifier: Optional[str],
     relations: Tuple[Tuple[str, str], ...],
     properties: Optional[Dict[str, Any]],
+    mapping: Tuple[Tuple[str, str], ...],
+    create_missing_related: bool,
     run_id: Optional[str],
 ) -> None:
-    """Upsert an entity describing this CircleCI or GitHub Actions job (provider, commit, url, status…)."""
-    body = ci_entity(status, identifier, relations, properties)
-    result = client.upsert_entity(blueprint, body, merge=True, run_id=run_id)
-    emit(
-        result,
-        outputs={"identifier": (result or {}).get("identifier", body["identifier"]), "entity": result},
-        summary={"action": f"reported {status}", **_entity_summary(result, blueprint)},
+    """Upsert an entity describing this CI job (CircleCI, GitHub Actions, GitLab, Jenkins, Azure Pipelines,
+    Bitbucket Pipelines, Buildkite, Codefresh): provider, commit, url, status…"""
+    for ours, target in mapping:
+        if ours not in CI_FIELDS:
+            raise click.BadParameter(f"unknown field {ours!r}; fields: {', '.join(CI_FIELDS)}", param_hint="'--map'")
+        if not target.strip():
+            raise click.BadParameter(f"{ours}= names no property", param_hint="'--map'")
+    body = ci_entity(status, identifier, relations, properties, mapping=mapping)
+    result = client.upsert_entity(
+        blueprint, body, merge=True, create_missing_related=create_missing_related, run_id=run_id
     )
+    _emit_entity(client, result, blueprint, body["identifier"], f"reported {status}")
 
 
 @cli.group(epilog=EXIT_CODES_HELP)
 def run() -> None:
-    """Create, read, update and log to self-service action runs (RUN_ID defaults to PORT_RUN_ID)."""
+    """Create, find, read, update and log to self-service action runs (RUN_ID defaults to PORT_RUN_ID)."""
 
 
 _RUN_ID_HELP = "The action run (instead of RUN_ID)."
@@ -357,6 +505,31 @@ def run_create(client: PortClient, action: str, entity_id: Optional[str], proper
     result = client.create_run(action, entity_id, properties)
     run_id = result.get("id")
     emit(result, outputs={"run-id": run_id}, summary={"action": action, "run": run_id, "status": result.get("status")})
+
+
+@run.command("list", epilog=EXIT_CODES_HELP)
+@click.option("--action", callback=not_empty, help="Only runs of this action.")
+@click.option("--entity", "entity_id", callback=not_empty, help="Only runs on this entity.")
+@click.option("--external-run-id", callback=not_empty, help="Only the run with this external id (the CI's own).")
+@click.option("--active", is_flag=True, help="Only runs still in progress.")
+@click.option("--limit", type=click.IntRange(1, 1000), help="At most this many runs (Port's limit is 1000).")
+@port_client
+def run_list(  # noqa: PLR0917 - one parameter per click option
+    client: PortClient,
+    action: Optional[str],
+    entity_id: Optional[str],
+    external_run_id: Optional[str],
+    active: bool,
+    limit: Optional[int],
+) -> None:
+    """Print the action runs that match, newest first, as a JSON array (find the run a pipeline reports to)."""
+    result = client.list_runs(action, entity_id, external_run_id, True if active else None, limit)
+    ids = [r.get("id") for r in result]
+    emit(
+        result,
+        outputs={"run-ids": ids, "run-id": ids[0] if ids else None},
+        summary={"action": "listed runs", "found": len(ids)},
+    )
 
 
 @run.command("get", epilog=EXIT_CODES_HELP)
@@ -378,6 +551,7 @@ def run_get(client: PortClient, run_arg: Optional[str], run_id: Optional[str]) -
 @click.option("--link", "links", multiple=True, help="Link shown on the run, e.g. the CI job URL (repeatable).")
 @click.option("--summary", help="Summary text (markdown) shown on the run.")
 @click.option("--external-run-id", help="The CI's own id for this run.")
+@click.option("--log", "log_message", help="A log line sent first, before the status changes.")
 @port_client
 def run_update(  # noqa: PLR0917 - one parameter per click option
     client: PortClient,
@@ -388,8 +562,9 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
     links: Tuple[str, ...],
     summary: Optional[str],
     external_run_id: Optional[str],
+    log_message: Optional[str],
 ) -> None:
-    """Update an action run; a finished run cannot change (exit 1)."""
+    """Update an action run (safe to retry: a lost answer is checked by reading the run)."""
     the_id = _pick_run_id(run_arg, run_id)
     changes = _given(
         status=status.upper() if status else None,
@@ -398,11 +573,16 @@ def run_update(  # noqa: PLR0917 - one parameter per click option
         summary=summary,
         externalRunId=external_run_id,
     )
-    if not changes:
+    if log_message is not None and not log_message.strip():
+        raise click.BadParameter("must not be empty", param_hint="'--log'")
+    if not changes and log_message is None:
         raise click.UsageError(
-            "nothing to update: give --status, --status-label, --link, --summary or --external-run-id"
+            "nothing to update: give --status, --status-label, --link, --summary, --external-run-id or --log"
         )
-    result = client.update_run(the_id, changes)
+    if log_message is not None:
+        result = client.update_run_with_log(the_id, changes, log_message)
+    else:
+        result = client.update_run(the_id, changes)
     emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "status": result.get("status")})
 
 
@@ -421,7 +601,7 @@ def run_log(
     termination_status: Optional[str],
     status_label: Optional[str],
 ) -> None:
-    """Add a line to an action run's log (sent once, never retried)."""
+    """Add a line to an action run's log (a lost answer is checked in the run's log, never sent twice)."""
     if len(words) > 2:
         raise click.UsageError("expected [RUN_ID] MESSAGE: quote the message")
     run_arg, message = (words[0], words[1]) if len(words) == 2 else (None, words[0])
@@ -441,3 +621,7 @@ def run_logs(client: PortClient, run_arg: Optional[str], run_id: Optional[str]) 
     the_id = _pick_run_id(run_arg, run_id)
     result = client.run_logs(the_id)
     emit(result, outputs={"run-id": the_id}, summary={"run": the_id, "log lines": len(result)})
+
+
+if __name__ == "__main__":
+    cli()

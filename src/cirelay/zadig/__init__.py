@@ -2,8 +2,9 @@
 
 Two generations of Zadig's API:
 
-- `task …`   the legacy workflow-task API of Zadig 3.x and earlier (/api/directory/workflowTask…);
-- `custom …` the OpenAPI of custom workflows, Zadig v4 and later (/openapi/workflows/custom/…).
+- `custom …` the OpenAPI of custom workflows (/openapi/workflows/custom/…), Zadig v1.15 and later;
+  `run` sends every job as the workflow configures it (Zadig skips the jobs it is not given);
+- `task …`   the legacy workflow-task API (/api/directory/workflowTask…), Zadig up to v3.4.0.
 
 Environment:
   ZADIG_URL              Zadig's base URL, e.g. https://zadig.example.com (required)

@@ -10,20 +10,24 @@ import click
 
 from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, wait_options
-from cirelay.errors import CirelayError, WaitInterrupted, require
+from cirelay.errors import CirelayError, InputError, WaitInterrupted, require
 from cirelay.output import emit, log
 from cirelay.waiting import wait_for
 from cirelay.zadig.client import (
     _NO_TASK_ID,
+    APPROVAL_STATUS,
     BUILD_SPEC,
     COMMIT_ID,
+    PAUSE_STATUS,
     SERVICE_TYPES,
     TOKEN_CHARACTERS,
     ZadigClient,
     after_restart,
     describe_custom,
     describe_legacy,
+    job_tasks,
 )
+from cirelay.zadig.inputs import job_inputs, resolve_params
 
 
 class BuildSpec(click.ParamType):
@@ -157,9 +161,13 @@ def follow(
         task.cancel()
         cancelled.append(True)
 
+    def poll() -> Dict[str, Any]:
+        return pending.pop() if pending else task.get()
+
+    pending = [first] if first is not None else []
     try:
         final = wait_for(
-            first_then(first, task.get) if first is not None else task.get,
+            poll,
             task.state_of(),
             timeout=timeout,
             what=task.what,
@@ -214,18 +222,6 @@ def answer_or_follow(
     follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
 
 
-def first_then(first: Dict[str, Any], poll: Callable[[], Dict[str, Any]]) -> Callable[[], Dict[str, Any]]:
-    """A poll that hands back an already fetched state once, then polls."""
-    pending = [first]
-
-    def next_state() -> Dict[str, Any]:
-        if pending:
-            return pending.pop()
-        return poll()
-
-    return next_state
-
-
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add --url (ZADIG_URL) to a command and hand it `make_client`, which checks it and ZADIG_TOKEN (exit 2).
 
@@ -271,7 +267,12 @@ def cli() -> None:
 
 @cli.group(epilog=EXIT_CODES_HELP)
 def task() -> None:
-    """Legacy workflow tasks (Zadig 3.x and earlier, /api/directory/workflowTask)."""
+    """Legacy workflow tasks (product workflows, Zadig up to v3.4.0, /api/directory/workflowTask).
+
+    From v3.4.1 the backend behind these routes is gone (and from v1.18.0 the one behind `task
+    list`): such a server answers HTTP 500 or resultCode 500, and the error names the `custom`
+    command to use instead.
+    """
 
 
 @task.command("list")
@@ -398,18 +399,35 @@ def task_wait(
 
 @cli.group(epilog=EXIT_CODES_HELP)
 def custom() -> None:
-    """Custom workflow tasks (Zadig v4 and later, /openapi/workflows/custom)."""
+    """Custom workflow tasks (/openapi/workflows/custom): Zadig v1.15 and later.
+
+    workflow_key/project_key, the workflow detail, task list and approvals from v1.18, parameters
+    from v3.1, job logs from v3.4, manual execution (resume) from v5.0.
+    """
 
 
 @custom.command("run")
 @connection_options
 @project_option
 @workflow_option
-@click.option("--param", "params", multiple=True, type=KeyValue(), help="Workflow parameter NAME=VALUE (repeatable).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    type=KeyValue(),
+    help="Workflow parameter NAME=VALUE (repeatable); the workflow must define it.",
+)
+@click.option(
+    "--job",
+    "jobs",
+    multiple=True,
+    help="Run only this job (repeatable; the others are skipped). Default: every job, as configured.",
+)
 @click.option(
     "--inputs",
     type=JsonArg(list),
-    help="Job inputs as a JSON array ([{job_name, job_type, parameters}]), inline, @file or - for stdin.",
+    help="Job inputs merged over those built from the workflow: a JSON array of {job_name, parameters},"
+    " inline, @file or - for stdin.",
 )
 @wait_options(wait_flag=True)
 def custom_run(
@@ -418,16 +436,26 @@ def custom_run(
     project: str,
     workflow: str,
     params: Tuple[Tuple[str, str], ...],
+    jobs: Tuple[str, ...],
     inputs: Optional[List[Any]],
     wait: bool,
     timeout: float,
     poll_max: float,
     cancel_on_timeout: bool,
 ) -> None:
-    """Start a task of a custom workflow with parameters and job inputs."""
+    """Start a task of a custom workflow, every job as the workflow configures it.
+
+    Zadig runs only the jobs named in the request's inputs and skips the others, so the inputs are
+    built from the workflow's own definition, one per job (build: its registry and services;
+    deploy: its environment and images; freestyle, plugin, approval: as configured). --job picks
+    jobs, --inputs overrides or adds a job's input.
+    """
     client = make_client()
-    parameters = [{"name": name, "value": value} for name, value in params]
-    answer = client.run_custom(project, workflow, parameters, inputs or [])
+    detail = client.get_workflow(project, workflow)
+    parameters = resolve_params(detail, params)
+    sent = job_inputs(detail, only=jobs, overrides=inputs, registries=client.list_registries)
+    log(f"running jobs of workflow {workflow}: {', '.join(str(i['job_name']) for i in sent)}")
+    answer = client.run_custom(project, workflow, parameters, sent)
     if not has_task_id(answer, workflow, wait):
         return
     task = Task(client, workflow, answer["task_id"], custom=True, project=project)
@@ -500,3 +528,141 @@ def custom_wait(
     first = client.get_custom(workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=first.get("project_key"))
     follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout, first=first)
+
+
+def pick_job(found: List[Dict[str, Any]], name: str, task_id: int) -> List[Dict[str, Any]]:
+    """The job tasks --job names: a job task's name, else the job's own name or display name (exit 2 if none)."""
+    exact = [job for job in found if job.get("name") == name]
+    if exact:
+        return exact
+    by_job = [job for job in found if name in (job.get("origin_name"), job.get("display_name"))]
+    if by_job:
+        return by_job
+    names = ", ".join(str(job.get("name")) for job in found) or "none"
+    raise InputError(f"task {task_id} has no job {name!r} (its job tasks: {names})", param_hint="'--job'")
+
+
+@custom.command("approve")
+@connection_options
+@workflow_option
+@id_option
+@click.option("--reject", is_flag=True, help="Reject instead of approving.")
+@click.option("--comment", default="", help="A comment that goes with the decision.")
+@click.option(
+    "--job", "job", help="The approval job (job task name or job name). Default: the one waiting for approval."
+)
+def custom_approve(
+    make_client: Callable[[], ZadigClient],
+    *,
+    workflow: str,
+    task_id: int,
+    reject: bool,
+    comment: str,
+    job: Optional[str],
+) -> None:
+    """Approve (or --reject) the approval job a custom workflow task waits on."""
+    client = make_client()
+    state = client.get_custom(workflow, task_id)
+    task = Task(client, workflow, task_id, custom=True, project=state.get("project_key"))
+    waiting = [j for j in job_tasks(state) if str(j.get("status") or "").lower() == APPROVAL_STATUS]
+    if job is not None:
+        chosen = pick_job(job_tasks(state), job, task_id)
+        if len(chosen) > 1:
+            names = ", ".join(str(j.get("name")) for j in chosen)
+            raise InputError(f"--job {job} names several job tasks ({names}): give one of them", param_hint="'--job'")
+    elif not waiting:
+        raise CirelayError(
+            f"{task.what} has no job waiting for approval (status {state.get('status') or 'unknown'})",
+            result=state,
+        )
+    elif len(waiting) > 1:
+        names = ", ".join(str(j.get("name")) for j in waiting)
+        raise InputError(f"several jobs wait for approval ({names}): choose one with --job", param_hint="'--job'")
+    else:
+        chosen = waiting
+    name = str(chosen[0].get("name"))
+    answer = client.approve_custom(workflow, task_id, name, not reject, comment)
+    log(f"{'rejected' if reject else 'approved'} job {name} of {task.what}: {task.url}")
+    result = {**answer, "workflow_key": workflow, "task_id": task_id, "job": name, "approve": not reject}
+    emit(
+        result,
+        outputs={"task-id": str(task_id), "url": task.url},
+        summary={"Zadig task": task_id, "job": name, "decision": "rejected" if reject else "approved"},
+    )
+
+
+@custom.command("resume")
+@connection_options
+@workflow_option
+@id_option
+@click.option(
+    "-p", "--project", envvar="ZADIG_PROJECT", show_envvar=True, help="Project key. Default: the task's project."
+)
+@click.option("--stage", help="The stage to run. Default: the one waiting for manual execution.")
+def custom_resume(
+    make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, project: Optional[str], stage: Optional[str]
+) -> None:
+    """Run the stage a custom workflow task waits on for manual execution (Zadig v5.0+)."""
+    client = make_client()
+    state = client.get_custom(workflow, task_id)
+    project = project or state.get("project_key")
+    task = Task(client, workflow, task_id, custom=True, project=project)
+    if not project:
+        raise InputError("the task names no project: give -p/--project (or ZADIG_PROJECT)", param_hint="'--project'")
+    if stage is None:
+        paused = [
+            s.get("name")
+            for s in state.get("stages") or []
+            if isinstance(s, dict) and str(s.get("status") or "").lower() == PAUSE_STATUS
+        ]
+        if not paused:
+            raise CirelayError(
+                f"{task.what} has no stage waiting for manual execution (status {state.get('status') or 'unknown'})",
+                result=state,
+            )
+        stage = str(paused[0])
+    answer = client.resume_custom(project, workflow, task_id, stage)
+    log(f"started stage {stage} of {task.what}: {task.url}")
+    emit(
+        {**answer, "workflow_key": workflow, "task_id": task_id, "stage": stage},
+        outputs={"task-id": str(task_id), "url": task.url},
+        summary={"Zadig task": task_id, "stage": stage, "url": task.url},
+    )
+
+
+@custom.command("list")
+@connection_options
+@project_option
+@workflow_option
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="How many tasks, newest first."
+)
+def custom_list(make_client: Callable[[], ZadigClient], *, project: str, workflow: str, limit: int) -> None:
+    """List a custom workflow's tasks, newest first, as a JSON array."""
+    tasks = make_client().list_custom(project, workflow, limit)
+    emit(tasks, outputs={"count": str(len(tasks))}, summary={"workflow": workflow, "tasks": len(tasks)})
+
+
+@custom.command("logs")
+@connection_options
+@workflow_option
+@id_option
+@click.option("--job", "job", help="Only this job (job task name or job name). Default: every job, in order.")
+def custom_logs(make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, job: Optional[str]) -> None:
+    """Print the logs of a custom workflow task's jobs as text (Zadig v3.4+).
+
+    Zadig serves a job's log once it is archived, when the job ends: before that it is empty.
+    """
+    client = make_client()
+    found = job_tasks(client.get_custom(workflow, task_id))
+    chosen = pick_job(found, job, task_id) if job is not None else found
+    for number, item in enumerate(chosen):
+        name = str(item.get("name"))
+        text = client.job_log(workflow, task_id, name)
+        if job is None or len(chosen) > 1:
+            click.echo(f"{chr(10) if number else ''}==> {item.get('display_name') or name} ({name}) <==")
+        if text:
+            click.echo(text, nl=not text.endswith("\n"))
+        else:
+            status = item.get("status") or "pending"
+            log(f"no log for job {name} yet (Zadig archives it when the job ends; status {status})")
