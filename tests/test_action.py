@@ -603,7 +603,8 @@ def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
         assert secret not in log
 
     # The job summary got the script's Markdown: a heading saying what ran, then the facts.
-    assert "Summary - ### cirelay port entity upsert" in log, log[-3000:]
+    # (Port's summaries name the entity and what happened to it since the port branch: 9d22e5e.)
+    assert "Summary - ### Port microservice cirelay-action-test: upserted" in log, log[-3000:]
     assert "- **identifier**: cirelay-action-test" in log
     # The failing step raised an error annotation (act shows it as the runner would, with ❗).
     assert re.search(
