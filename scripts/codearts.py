@@ -273,11 +273,11 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def duration(start: Any, end: Any) -> str:
-    """'1m 05s' between two epoch-millisecond times; '' when either is missing."""
+def duration(start: Any, end: Any, per_second: int = 1000) -> str:
+    """'1m 05s' between two epoch times (milliseconds, or seconds with per_second=1); '' when either is missing."""
     if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or not start or not end or end < start:
         return ""
-    seconds = int((end - start) / 1000)
+    seconds = int((end - start) / per_second)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)

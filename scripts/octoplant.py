@@ -274,11 +274,11 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def duration(start: Any, end: Any) -> str:
-    """'1m 05s' between two epoch-millisecond times; '' when either is missing."""
+def duration(start: Any, end: Any, per_second: int = 1000) -> str:
+    """'1m 05s' between two epoch times (milliseconds, or seconds with per_second=1); '' when either is missing."""
     if not isinstance(start, (int, float)) or not isinstance(end, (int, float)) or not start or not end or end < start:
         return ""
-    seconds = int((end - start) / 1000)
+    seconds = int((end - start) / per_second)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -2102,18 +2102,27 @@ def _emit_order(order: Dict[str, Any]) -> None:
     )
 
 
+SUMMARY_MEMBERS = 20  # ZIP members listed in the job summary; the result JSON has them all
+
+
 def _emit_download(result: Dict[str, Any]) -> None:
+    members = list(result["members"])
+    listed = md_table(["member"], [[m] for m in members[:SUMMARY_MEMBERS]])
+    if len(members) > SUMMARY_MEMBERS:
+        listed += f"\n… and {len(members) - SUMMARY_MEMBERS} more (the result JSON lists them all).\n"
     emit(
         result,
         outputs={"path": result["path"], "sha256": result["sha256"], "order": result["name"]},
         summary={
-            "order": result["name"],
-            "state": result["state"],
-            "path": result["path"],
-            "bytes": result["bytes"],
+            "status": "succeeded",
+            "file": result["path"],
+            "size": f"{_size(int(result['bytes']))} ({int(result['bytes']):,} bytes)",
             "sha256": result["sha256"],
-            "members": len(result["members"]),
+            "members": len(members),
+            "order": result["name"],
         },
+        title=f"octoplant export {result['name']}: {os.path.basename(str(result['path']))}",
+        details=listed,
     )
 
 

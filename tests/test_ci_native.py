@@ -222,4 +222,4 @@ def test_artifacts_dir_keeps_every_result_and_the_summary(tmp_path: Path) -> Non
     assert sorted(p.name for p in folder.iterdir()) == ["port-entity-get-2.json", "port-entity-get.json", "summary.md"]
     assert json.loads((folder / "port-entity-get.json").read_text())["identifier"] == "y"
     html = render((folder / "summary.md").read_text(encoding="utf-8"))
-    assert html.count("<h3>cirelay port entity get</h3>") == 2
+    assert html.count("<h3>Port svc y: read</h3>") == 2

@@ -600,3 +600,24 @@ def test_a_token_refused_on_first_use_is_a_credentials_error(fake: OctoplantFake
     assert status.returncode == 1
     assert len(fake.seen("POST", "/v1/oauth2/token")) == 2
     assert len(fake.seen("GET", "/v1/order/some-order")) == 1
+
+
+def test_github_summary_gives_file_size_digest_and_members(fake: OctoplantFake, tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    target = tmp_path / "plant.zip"
+    summary = tmp_path / "summary.md"
+    done = run_script(
+        "octoplant", "export", "--contents", "projectTree", "--contents", "jobList", "-o", str(target),
+        env=env(fake, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary)),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text(encoding="utf-8"))
+    assert f"<h3>✅ octoplant export {result['name']}: plant.zip</h3>" in html
+    assert f"<li><strong>file</strong>: {target}</li>" in html
+    assert f"<li><strong>sha256</strong>: {result['sha256']}</li>" in html
+    assert f"({result['bytes']:,} bytes)</li>" in html
+    assert "<li><strong>members</strong>: 3</li>" in html
+    for member in ("contents.json", "projectTree.json", "jobList.json"):
+        assert f"<td>{member}</td>" in html

@@ -321,3 +321,36 @@ def test_no_token_anywhere_in_output(fake: ZadigFake, tmp_path: Path) -> None:
     for done in runs:
         assert FAKE_TOKEN not in done.stdout + done.stderr
     assert FAKE_TOKEN not in out.read_text() + summary.read_text()
+
+
+# -- native to each CI ------------------------------------------------------------------------------
+
+
+def test_github_summary_links_the_task_and_tables_its_stages(fake: ZadigFake, tmp_path: Path) -> None:
+    from markdown_it import MarkdownIt
+
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(tmp_path / "out")}
+    done = zadig(fake, "custom", "run", "-p", "demo", "-w", "build-and-deploy", "--wait", *FAST, env=env)
+    assert done.returncode == 0, done.stderr
+    html = MarkdownIt("commonmark").enable("table").render(summary.read_text(encoding="utf-8"))
+    url = github_outputs(tmp_path / "out")["url"]
+    assert html.startswith("<h3>✅ Zadig build-and-deploy #1</h3>")
+    assert f'<a href="{url}">open the task in Zadig</a>' in html
+    assert "<th>stage</th>\n<th>job</th>\n<th>status</th>\n<th>duration</th>" in html
+    for stage, job in (("build", "build-api"), ("build", "build-web"), ("deploy", "deploy-dev")):
+        assert f"<td>{stage}</td>\n<td>{job}</td>\n<td>✅ passed</td>\n<td>29s</td>" in html
+
+
+def test_circleci_prints_the_stage_table_at_the_end_of_a_wait(fake: ZadigFake) -> None:
+    done = zadig(
+        fake, "custom", "run", "-p", "demo", "-w", "build-and-deploy", "--wait", *FAST, env={"CIRCLECI": "true"}
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stderr.splitlines()[-5:]
+    assert table[0].split() == ["stage", "job", "status", "duration"]
+    assert [row.split() for row in table[2:]] == [
+        ["build", "build-api", "passed", "29s"],
+        ["build", "build-web", "passed", "29s"],
+        ["deploy", "deploy-dev", "passed", "29s"],
+    ]

@@ -728,7 +728,7 @@ class ZadigFake(FakeServer):
                 stage_status = str(status)
             else:
                 stage_status = ""
-            shown = [dict(job, status=stage_status) for job in jobs]
+            shown = [_timed(job, stage_status, task.created) for job in jobs]
             stages.append(self._stage_json(stage, stage_status, shown))
             for job in shown:
                 if stage_status in ENDED:
@@ -782,7 +782,8 @@ class ZadigFake(FakeServer):
 
             else:
                 stage_status, job_status = "", lambda job: ""
-            stages.append(self._stage_json(stage, stage_status, [dict(job, status=job_status(job)) for job in jobs]))
+            shown = [_timed(job, job_status(job), task.created) for job in jobs]
+            stages.append(self._stage_json(stage, stage_status, shown))
         return stages
 
     def _custom_cancel(self, request: Request) -> Reply:
@@ -1047,3 +1048,15 @@ def make_server() -> ZadigFake:
 def env_for(url: str) -> Dict[str, str]:
     """What scripts/zadig.py needs to talk to the fake."""
     return {"ZADIG_URL": url, "ZADIG_TOKEN": FAKE_TOKEN}
+
+
+def _timed(job: Dict[str, Any], status: str, created: int) -> Dict[str, Any]:
+    """A job task with its status and times, as JobTaskPreview has them (workflow_task_v4.go:134-136):
+    start_time and end_time (epoch seconds, omitempty: absent until set) and cost_seconds."""
+    out = dict(job, status=status)
+    if status and status not in ("prepare", "waiting"):
+        out["start_time"] = created + 1
+    if status in ENDED:
+        out["end_time"] = created + 30
+    out["cost_seconds"] = out["end_time"] - out["start_time"] if "end_time" in out and "start_time" in out else 0
+    return out

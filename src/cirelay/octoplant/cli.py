@@ -18,13 +18,14 @@ from cirelay.octoplant.client import (
     DEFAULT_CLIENT_SECRET,
     PICKUP_TIMEOUT,
     OctoplantClient,
+    _size,
     check_ca_file,
     check_output,
     order_outcome,
     order_state,
 )
 from cirelay.octoplant.options import DEFAULT_KIND, EXPORT_KINDS, build_contents
-from cirelay.output import emit, log
+from cirelay.output import emit, log, md_table
 
 
 class ExportKind(click.ParamType):
@@ -159,18 +160,27 @@ def _emit_order(order: Dict[str, Any]) -> None:
     )
 
 
+SUMMARY_MEMBERS = 20  # ZIP members listed in the job summary; the result JSON has them all
+
+
 def _emit_download(result: Dict[str, Any]) -> None:
+    members = list(result["members"])
+    listed = md_table(["member"], [[m] for m in members[:SUMMARY_MEMBERS]])
+    if len(members) > SUMMARY_MEMBERS:
+        listed += f"\n… and {len(members) - SUMMARY_MEMBERS} more (the result JSON lists them all).\n"
     emit(
         result,
         outputs={"path": result["path"], "sha256": result["sha256"], "order": result["name"]},
         summary={
-            "order": result["name"],
-            "state": result["state"],
-            "path": result["path"],
-            "bytes": result["bytes"],
+            "status": "succeeded",
+            "file": result["path"],
+            "size": f"{_size(int(result['bytes']))} ({int(result['bytes']):,} bytes)",
             "sha256": result["sha256"],
-            "members": len(result["members"]),
+            "members": len(members),
+            "order": result["name"],
         },
+        title=f"octoplant export {result['name']}: {os.path.basename(str(result['path']))}",
+        details=listed,
     )
 
 

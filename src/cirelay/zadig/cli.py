@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import click
@@ -11,7 +12,7 @@ import click
 from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, wait_options
 from cirelay.errors import CirelayError, InputError, WaitInterrupted, require
-from cirelay.output import emit, log
+from cirelay.output import duration, emit, log, log_group, show_stages
 from cirelay.waiting import wait_for
 from cirelay.zadig.client import (
     _NO_TASK_ID,
@@ -129,6 +130,24 @@ class Task:
         return after_restart(describe) if self.restarted else describe
 
 
+def stage_table(state: Any) -> Optional[str]:
+    """A custom task's stages -> jobs with status and duration (Zadig's times are epoch seconds)."""
+    rows = []
+    for stage in (state.get("stages") or []) if isinstance(state, dict) else []:
+        if not isinstance(stage, dict):
+            continue
+        for job in [j for j in stage.get("jobs") or [] if isinstance(j, dict)] or [{}]:
+            rows.append(
+                [
+                    stage.get("name") or "",
+                    job.get("display_name") or job.get("name") or "",
+                    job.get("status") or stage.get("status") or "",
+                    duration(job.get("start_time"), job.get("end_time"), per_second=1),
+                ]
+            )
+    return show_stages(["stage", "job", "status", "duration"], rows)
+
+
 def finish(state: Any, task: Task, error: Optional[CirelayError] = None) -> None:
     """Print the final task, write the CI outputs, then fail with the wait's error if there was one."""
     status = state.get("status") if isinstance(state, dict) else None
@@ -136,6 +155,9 @@ def finish(state: Any, task: Task, error: Optional[CirelayError] = None) -> None
         state,
         outputs={"task-id": str(task.task_id), "status": status, "url": task.url},
         summary={"Zadig task": task.task_id, "status": status, "url": task.url},
+        title=f"Zadig {task.workflow} #{task.task_id}",
+        link=("open the task in Zadig", task.url),
+        details=stage_table(state),
     )
     if error is not None:
         raise CirelayError(error.message, exit_code=error.exit_code)
@@ -659,10 +681,11 @@ def custom_logs(make_client: Callable[[], ZadigClient], *, workflow: str, task_i
     for number, item in enumerate(chosen):
         name = str(item.get("name"))
         text = client.job_log(workflow, task_id, name)
-        if job is None or len(chosen) > 1:
-            click.echo(f"{chr(10) if number else ''}==> {item.get('display_name') or name} ({name}) <==")
-        if text:
-            click.echo(text, nl=not text.endswith("\n"))
-        else:
-            status = item.get("status") or "pending"
-            log(f"no log for job {name} yet (Zadig archives it when the job ends; status {status})")
+        with log_group(f"{item.get('display_name') or name} ({name})", sys.stdout):  # one fold per job in GitHub
+            if job is None or len(chosen) > 1:
+                click.echo(f"{chr(10) if number else ''}==> {item.get('display_name') or name} ({name}) <==")
+            if text:
+                click.echo(text, nl=not text.endswith("\n"))
+            else:
+                status = item.get("status") or "pending"
+                log(f"no log for job {name} yet (Zadig archives it when the job ends; status {status})")
