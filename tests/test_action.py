@@ -10,17 +10,28 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set
 
 import pytest
 import yaml
 
-from tests.ci_helpers import ROOT, need_platform, offline_pip_env, path_with_python, tool, wheelhouse
+from tests.ci_helpers import (
+    ROOT,
+    need_platform,
+    offline_pip_env,
+    path_with_python,
+    run_action_steps,
+    runner_python,
+    tool,
+    wheelhouse,
+)
 from tests.conftest import clean_env
 
 ACTION = ROOT / "action.yml"
@@ -87,10 +98,11 @@ def test_yamllint_passes() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_inputs_are_the_documented_three() -> None:
+def test_inputs_are_the_documented_four() -> None:
     action = _yaml(ACTION)
-    assert set(action["inputs"]) == {"command", "args", "python"}
+    assert set(action["inputs"]) == {"command", "args", "python", "cache"}  # issue 13 added cache
     assert action["inputs"]["command"]["required"] is True
+    assert action["inputs"]["cache"]["default"] == "true"
     for name, spec in action["inputs"].items():
         assert spec.get("description"), name
         assert not re.search(r"token|secret|password|client.id", name), f"credential input {name}"
@@ -158,14 +170,40 @@ def test_third_party_actions_are_pinned_by_sha_with_a_version_comment() -> None:
             assert re.search(r"#\s*v\d", found.group(2)), f"{path.name}: {line.strip()} has no version comment"
 
 
+def _step(step_id: str) -> Dict[str, Any]:
+    (step,) = [s for s in _yaml(ACTION)["runs"]["steps"] if s["id"] == step_id]
+    return step
+
+
 def test_the_action_steps_are_bash_with_values_through_env() -> None:
     steps = _yaml(ACTION)["runs"]["steps"]
     assert _yaml(ACTION)["runs"]["using"] == "composite"
-    assert [s["id"] for s in steps] == ["setup", "run"]
+    # issue 13: find, restore from the cache, install, save to the cache, then run
+    assert [s["id"] for s in steps] == ["setup", "restore", "install", "save", "run"]
     for step in steps:
-        assert step["shell"] == "bash"
+        assert step.get("shell") == "bash" or step["uses"].startswith(("actions/cache/restore@", "actions/cache/save@"))
     assert "RUNNER_TEMP" in steps[0]["run"] and "requirements.txt" in steps[0]["run"]
-    assert steps[1]["env"]["CIRELAY_ARGS"] == "${{ inputs.args }}"
+    assert _step("run")["env"]["CIRELAY_ARGS"] == "${{ inputs.args }}"
+
+
+def test_the_setup_steps_share_scripts_setup_sh_with_the_orb() -> None:
+    for step_id, mode in (("setup", "find"), ("install", "install")):
+        step = _step(step_id)
+        assert 'bash "$GITHUB_ACTION_PATH/scripts/setup.sh"' in step["run"]
+        assert step["env"]["CIRELAY_SETUP_MODE"] == mode
+    orb_setup = (ROOT / "orb" / "src" / "commands" / "setup.yml").read_text(encoding="utf-8")
+    assert "CIRELAY_SETUP: <<include(../../scripts/setup.sh)>>" in orb_setup
+    # The cache: keyed by OS, architecture and the set-up's name (Python version + requirements hash),
+    # the same path restored and saved, never on a tag's run (cache poisoning of a release).
+    restore, save = _step("restore"), _step("save")
+    assert restore["uses"].split("@")[0] == "actions/cache/restore"
+    assert save["uses"].split("@")[0] == "actions/cache/save"
+    assert restore["uses"].split("@")[1] == save["uses"].split("@")[1]
+    key = "cirelay-venv-${{ runner.os }}-${{ runner.arch }}-${{ steps.setup.outputs.name }}"
+    assert restore["with"] == save["with"] == {"path": "${{ steps.setup.outputs.path }}", "key": key}
+    for step in (restore, save):
+        assert "inputs.cache == 'true' && github.ref_type != 'tag'" in step["if"]
+    assert "steps.restore.outputs.cache-hit != 'true'" in save["if"]
 
 
 def test_ci_runs_the_tests_on_every_supported_python_and_the_action() -> None:
@@ -187,7 +225,7 @@ def _bash_args(script: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_args_reach_the_script_as_argv_without_a_shell(tmp_path: Path) -> None:
     """The run step's own bash, with a stand-in python that prints its argv as JSON."""
-    run = _yaml(ACTION)["runs"]["steps"][1]["run"]
+    run = _step("run")["run"]
     fake_python = tmp_path / "python"
     fake_python.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
     fake_python.chmod(0o755)
@@ -220,12 +258,208 @@ def test_args_reach_the_script_as_argv_without_a_shell(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_command_is_a_usage_error(command: str, message: str) -> None:
-    run = _yaml(ACTION)["runs"]["steps"][1]["run"]
+    run = _step("run")["run"]
     env = clean_env({"GITHUB_ACTION_PATH": str(ROOT), "CIRELAY_VENV_PYTHON": sys.executable})
     env.update({"CIRELAY_COMMAND": command, "CIRELAY_ARGS": ""})
     done = _bash_args(run, env)
     assert done.returncode == 2
     assert "::error title=cirelay::" in done.stdout and message in done.stdout
+
+
+def _action_env(tmp_path: Path, server_url: str, **extra: str) -> Dict[str, str]:
+    fake = need_platform("port")
+    return clean_env(
+        {
+            **offline_pip_env(wheelhouse()),
+            **fake.env_for(server_url),
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_ACTION_PATH": str(ROOT),
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+            "CIRELAY_INSTALLER": "pip",  # auto would take uv when the test extra put it on PATH
+            **extra,
+        }
+    )
+
+
+UPSERT = {"command": "port entity upsert", "args": "--blueprint=microservice\n--identifier=steps-test\n"}
+
+
+class _Cache:
+    """actions/cache/restore and save as the runner would call them, over a dict: an exact key
+    and the same path restore (the real cache's version covers the paths too), a key never saved twice."""
+
+    def __init__(self) -> None:
+        self.entries: Dict[Any, Path] = {}
+        self.folder = Path(tempfile.mkdtemp(prefix="cirelay-cache-"))
+        self.log: List[str] = []
+
+    def restore(self, given: Dict[str, str]) -> Dict[str, str]:
+        saved = self.entries.get((given["key"], given["path"]))
+        if saved is None:
+            self.log.append(f"miss {given['key']}")
+            return {"cache-hit": "false", "cache-primary-key": given["key"]}
+        shutil.copytree(saved, given["path"], symlinks=True)
+        self.log.append(f"hit {given['key']}")
+        return {"cache-hit": "true", "cache-primary-key": given["key"], "cache-matched-key": given["key"]}
+
+    def save(self, given: Dict[str, str]) -> Dict[str, str]:
+        assert (given["key"], given["path"]) not in self.entries, "saved twice"
+        copy = self.folder / str(len(self.entries))
+        shutil.copytree(given["path"], copy, symlinks=True)
+        self.entries[(given["key"], given["path"])] = copy
+        self.log.append(f"saved {given['key']}")
+        return {}
+
+    def uses(self) -> Dict[str, Any]:
+        return {"actions/cache/restore": self.restore, "actions/cache/save": self.save}
+
+
+def test_a_fresh_job_installs_saves_to_the_cache_and_later_steps_and_jobs_install_nothing(tmp_path: Path) -> None:
+    """The action's own steps, as the runner runs them, on a runner-like Python (pip, no requests)."""
+    fake = need_platform("port").make_server()
+    cache = _Cache()
+    temp = tmp_path / "runner-temp"
+    inputs = {**UPSERT, "python": runner_python()}
+    try:
+        env = _action_env(tmp_path, fake.start())
+        temp.mkdir()
+        first = run_action_steps(_yaml(ACTION), inputs, env, temp, uses=cache.uses())
+        assert first["_ran"] == ["setup", "restore", "install", "save", "run"]
+        name = first["setup"]["outputs"]["name"]
+        path = temp / "cirelay-venv" / name
+        assert first["setup"]["outputs"] == {"python": "", "ready": "false", "name": name, "path": str(path)}
+        assert re.fullmatch(r"py3\.\d+\.\d+-[0-9a-f]{16}", name)
+        assert f"cirelay: installing requests and click into {path} (pip)" in first["_done"]["install"].stderr
+        assert first["install"]["outputs"]["python"] == str(path / "bin" / "python")
+        assert json.loads(first["run"]["outputs"]["entity"])["identifier"] == "steps-test"
+        assert cache.log == [f"miss cirelay-venv-Linux-X64-{name}", f"saved cirelay-venv-Linux-X64-{name}"]
+
+        second = run_action_steps(_yaml(ACTION), inputs, env, temp, uses=cache.uses())  # the job's next step
+        assert second["_ran"] == ["setup", "run"] and second["setup"]["outputs"]["ready"] == "true"
+        assert "installing" not in second["_done"]["setup"].stderr
+
+        shutil.rmtree(temp)  # a new job on a new runner: an empty RUNNER_TEMP, the cache has it
+        temp.mkdir()
+        fresh = run_action_steps(_yaml(ACTION), inputs, env, temp, uses=cache.uses())
+        assert fresh["_ran"] == ["setup", "restore", "install", "run"]  # a cache hit is not saved again
+        assert cache.log[2:] == [f"hit cirelay-venv-Linux-X64-{name}"]
+        assert "installing" not in fresh["_done"]["install"].stderr
+        assert json.loads(fresh["run"]["outputs"]["result"])["identifier"] == "steps-test"
+
+        tag_temp = tmp_path / "tag-temp"
+        tag_temp.mkdir()
+        tag = run_action_steps(_yaml(ACTION), inputs, env, tag_temp, uses={}, ref_type="tag")
+        assert tag["_ran"] == ["setup", "install", "run"]  # a tag's run: no cache at all
+        off = tmp_path / "off-temp"
+        off.mkdir()
+        uncached = run_action_steps(_yaml(ACTION), {**inputs, "cache": "false"}, env, off, uses={})
+        assert uncached["_ran"] == ["setup", "install", "run"]
+    finally:
+        fake.stop()
+
+
+def test_an_interpreter_with_requests_and_click_is_used_as_it_is(tmp_path: Path) -> None:
+    fake = need_platform("port").make_server()
+    try:
+        env = _action_env(tmp_path, fake.start())
+        steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": sys.executable}, env, tmp_path, uses={})
+    finally:
+        fake.stop()
+    assert steps["_ran"] == ["setup", "run"]
+    assert steps["setup"]["outputs"]["python"] == sys.executable
+    assert f"cirelay: {sys.executable} has requests and click, nothing to install" in steps["_done"]["setup"].stderr
+    name = steps["setup"]["outputs"]["name"]
+    assert not (tmp_path / "cirelay-venv").exists()  # nothing made, nothing for the cache to carry
+    assert (tmp_path / "cirelay-venv-reuse" / name).read_text() == f"{sys.executable}\n"  # remembered for the job
+
+
+def _uv_path() -> str:
+    return os.pathsep.join([str(Path(tool("uv")).parent), os.environ.get("PATH", "")])
+
+
+def test_uv_on_path_installs_from_the_same_index_settings(tmp_path: Path) -> None:
+    """CIRELAY_INSTALLER=uv (auto picks it when uv is on PATH and no pip configuration file is
+    there for uv to ignore): pip's index settings from the environment (here: no index, the
+    offline wheel folder) go over to uv as its options."""
+    fake = need_platform("port").make_server()
+    try:
+        env = _action_env(tmp_path, fake.start(), CIRELAY_INSTALLER="uv", PATH=_uv_path())
+        steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": runner_python(), "cache": "false"}, env, tmp_path)
+    finally:
+        fake.stop()
+    assert steps["_ran"] == ["setup", "install", "run"], steps["_done"]["install"].stderr
+    path = Path(steps["setup"]["outputs"]["path"])
+    assert f"cirelay: installing requests and click into {path} (uv)" in steps["_done"]["install"].stderr
+    assert json.loads(steps["run"]["outputs"]["entity"])["identifier"] == "steps-test"
+    assert not list(path.glob("lib/python*/site-packages/pip"))  # no ensurepip, no pip: only the pins
+
+
+def test_auto_leaves_uv_alone_when_a_pip_configuration_file_names_the_index(tmp_path: Path) -> None:
+    config = tmp_path / "pip.conf"
+    config.write_text("[global]\nno-index = true\nfind-links = " + str(wheelhouse()) + "\n")
+    env = _action_env(
+        tmp_path, "http://127.0.0.1:9", PATH=_uv_path(), PIP_CONFIG_FILE=str(config), CIRELAY_INSTALLER="auto"
+    )
+    for name in ("PIP_NO_INDEX", "PIP_FIND_LINKS"):
+        env.pop(name)
+    steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": runner_python(), "cache": "false"}, env, tmp_path)
+    assert "(pip)" in steps["_done"]["install"].stderr, steps["_done"]["install"].stderr
+    assert steps["install"]["outcome"] == "success"
+
+
+def test_the_set_up_runs_on_python_39(tmp_path: Path) -> None:
+    """The oldest Python the README promises, as the action's python input (skipped without one)."""
+    from tests.test_python39 import _python39
+
+    python = _python39()
+    fake = need_platform("port").make_server()
+    try:
+        env = _action_env(tmp_path, fake.start())
+        for name in offline_pip_env(Path()):  # the index, as test_python39.py: the offline wheels are this Python's
+            env.pop(name, None)
+        steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": python, "cache": "false"}, env, tmp_path)
+    finally:
+        fake.stop()
+    assert steps["_ran"][-1] == "run" and steps["run"]["outcome"] == "success", steps["_done"]
+    assert steps["setup"]["outputs"]["name"].startswith("py3.9.")
+    assert json.loads(steps["run"]["outputs"]["entity"])["identifier"] == "steps-test"
+
+
+def test_a_python_that_is_missing_or_too_old_is_exit_2_naming_it(tmp_path: Path) -> None:
+    env = _action_env(tmp_path, "http://127.0.0.1:9")
+    steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": str(tmp_path / "no-python")}, env, tmp_path)
+    done = steps["_done"]["setup"]
+    assert steps["_ran"] == ["setup"] and done.returncode == 2
+    assert (
+        done.stdout
+        == f"::error title=cirelay set-up::CIRELAY_PYTHON: {tmp_path / 'no-python'} is not an interpreter on PATH\n"
+    )
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [str(p) for p in sorted(pyenv.glob("3.8*/bin/python3.8"))]
+    if not found:
+        return  # no Python 3.8 here to try the version check with
+    old = found[0]
+    steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": old}, env, tmp_path)
+    done = steps["_done"]["setup"]
+    assert done.returncode == 2 and "cirelay needs Python 3.9 or later" in done.stderr, done.stderr
+    assert "::error title=cirelay set-up::CIRELAY_PYTHON:" in done.stdout
+
+
+def test_a_failed_install_exits_2_naming_the_package_and_the_index_error(tmp_path: Path) -> None:
+    partial = tmp_path / "wheels"
+    shutil.copytree(wheelhouse(), partial)
+    for wheel in partial.glob("charset_normalizer-*"):
+        wheel.unlink()
+    env = _action_env(tmp_path, "http://127.0.0.1:9", PIP_FIND_LINKS=str(partial))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    steps = run_action_steps(_yaml(ACTION), {**UPSERT, "python": runner_python(), "cache": "false"}, env, temp)
+    assert steps["_ran"] == ["setup", "install"] and steps["install"]["outcome"] == "failure"
+    done = steps["_done"]["install"]
+    assert done.returncode == 2
+    assert done.stdout.startswith("::error title=cirelay set-up::could not install charset-normalizer==3.5.3 from")
+    assert "No matching distribution found for charset-normalizer==3.5.3" in done.stdout  # pip's own words
+    assert not (temp / "cirelay-venv" / steps["setup"]["outputs"]["name"]).exists()  # nothing half-made
 
 
 def _copy_repo(dest: Path, with_fakes: bool) -> None:
@@ -255,9 +489,21 @@ def _copy_repo(dest: Path, with_fakes: bool) -> None:
         subprocess.run([*git, *args], cwd=dest, check=True, capture_output=True, timeout=30)
 
 
+STAND_INS = ROOT / "tests" / "stand_ins"
+
+
+def _cache_action_ref() -> str:
+    """actions/cache@SHA as action.yml pins it, for act's --local-repository."""
+    (sha,) = {_step(i)["uses"].split("@")[1] for i in ("restore", "save")}
+    return f"actions/cache@{sha}"
+
+
 def _act(repo: Path, cache: Path, env: Dict[str, str]) -> subprocess.CompletedProcess:
     act_args = ["workflow_dispatch", "-W", ".github/workflows/action-test.yml", "-P", "ubuntu-latest=-self-hosted"]
     act_args += ["--action-offline-mode", "--no-cache-server", "--action-cache-path", str(cache)]
+    # actions/cache from GitHub cannot be fetched here: its stand-in (same inputs and outputs, a
+    # local folder for the cache service) takes its place, at the commit action.yml pins.
+    act_args += ["--local-repository", f"{_cache_action_ref()}={STAND_INS / 'actions_cache'}"]
     return subprocess.run(
         [tool("act"), *act_args],
         cwd=repo,
@@ -270,12 +516,13 @@ def _act(repo: Path, cache: Path, env: Dict[str, str]) -> subprocess.CompletedPr
     )
 
 
-def _act_env(wheels: Path, out: Path) -> Dict[str, str]:
+def _act_env(wheels: Path, out: Path, python: str = sys.executable) -> Dict[str, str]:
     return clean_env(
         {
             **offline_pip_env(wheels),
             "CIRELAY_TEST_OUT": str(out),
-            "CIRELAY_TEST_PYTHON": sys.executable,
+            "CIRELAY_TEST_PYTHON": python,
+            "CIRELAY_TEST_ACTIONS_CACHE": str(out / "actions-cache"),
             "PATH": path_with_python(),
         }
     )
@@ -289,17 +536,22 @@ def _folders(tmp_path: Path) -> List[Path]:
 
 
 def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
-    """The fakes run in this process, so the test sees what they were sent and the tokens they issued."""
+    """The fakes run in this process, so the test sees what they were sent and the tokens they issued.
+
+    Twice, on a runner-like Python (pip, no requests): cold (the first step installs and saves the
+    environment to the cache), then warm, as a new job (a new act cache folder, so an empty
+    RUNNER_TEMP) that restores it from the cache and installs nothing."""
     fakes = {name: need_platform(name) for name in ("port", "zadig", "codearts", "octoplant")}
     wheels = wheelhouse()
     repo, out, cache = _folders(tmp_path)
     _copy_repo(repo, with_fakes=False)
     servers = {name: module.make_server() for name, module in fakes.items()}
-    env = _act_env(wheels, out)
+    env = _act_env(wheels, out, python=runner_python())
     try:
         for name, server in servers.items():
             env.update(fakes[name].env_for(server.start()))
         done = _act(repo, cache, env)
+        warm = _act(repo, tmp_path / "act-cache-warm", env)
     finally:
         for server in servers.values():
             server.stop()
@@ -307,6 +559,13 @@ def test_the_action_runs_under_act_against_the_fakes(tmp_path: Path) -> None:
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-6000:]
     assert "Job succeeded" in log
+    assert len(re.findall(r"cirelay: installing requests and click into \S+/cirelay-venv/py3", log)) == 1, log[-6000:]
+    assert re.search(r"stand-in cache: no entry for cirelay-venv-Linux-\w+-py3\.\d+\.\d+-[0-9a-f]{16}", log)
+    assert re.search(r"stand-in cache: saved cirelay-venv-Linux-\w+-py3\.\d+\.\d+-[0-9a-f]{16}", log)
+    warm_log = warm.stdout + warm.stderr
+    assert warm.returncode == 0 and "Job succeeded" in warm_log, warm_log[-6000:]
+    assert re.search(r"stand-in cache: restored cirelay-venv-Linux-\w+-py3", warm_log), warm_log[-6000:]
+    assert "installing requests and click" not in warm_log and "stand-in cache: saved" not in warm_log
 
     # Declared outputs, as the workflow saw them.
     upsert = json.loads((out / "upsert-outputs.json").read_text())

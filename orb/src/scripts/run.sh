@@ -18,9 +18,10 @@
 #   CIRELAY_ARGS               more arguments, one per line, passed as they are
 #   CIRELAY_RESULT_FILE        where the result JSON is kept (also exported as
 #                              CIRELAY_LAST_RESULT to later steps through $BASH_ENV)
-#   CIRELAY_PYTHON             the interpreter (default python3); requests and click are
-#                              installed into a virtualenv when it cannot import them
-#   CIRELAY_VENV               that virtualenv (default /tmp/cirelay/venv)
+#   CIRELAY_SETUP              scripts/setup.sh, inlined too: finds or makes the Python
+#   CIRELAY_PYTHON             the interpreter (default python3); when it lacks requests and click
+#                              of the pinned major.minor they go into an environment of its own
+#   CIRELAY_VENV               the folder of those environments (default $TMPDIR/cirelay/venv)
 #   CIRELAY_KEEPALIVE          seconds between "still running" lines while the script runs
 #                              (default 300): a wait prints only when the state changes, and
 #                              CircleCI stops a step that prints nothing for 10 minutes
@@ -118,21 +119,14 @@ done <<<"${CIRELAY_ARGS:-}"
 # Positional values last, after "--", so a message that starts with "-" stays a message.
 if [ "${#positional[@]}" -gt 0 ]; then argv+=(-- "${positional[@]}"); fi
 
-python=${CIRELAY_PYTHON:-python3}
-if ! "$python" -c 'import requests, click' 2>/dev/null; then
-  venv=${CIRELAY_VENV:-/tmp/cirelay/venv}
-  if ! "$venv/bin/python" -c 'import requests, click' 2>/dev/null; then
-    echo "installing requests and click into $venv" >&2
-    "$python" -m venv "$venv"
-    if [ -n "${CIRELAY_REQUIREMENTS:-}" ]; then
-      printf '%s\n' "$CIRELAY_REQUIREMENTS" >"$work/requirements.txt"
-    else
-      printf 'requests\nclick\n' >"$work/requirements.txt"
-    fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$work/requirements.txt" >&2
-  fi
-  python="$venv/bin/python"
-fi
+# The interpreter, from scripts/setup.sh (inlined as CIRELAY_SETUP), the set-up the GitHub action
+# runs too: CIRELAY_PYTHON itself when it has requests and click of the pinned major.minor, else
+# the environment made for this Python and these requirements under CIRELAY_VENV by the job's
+# first cirelay step (or restored by the orb's setup command from the CircleCI cache).
+[ -n "${CIRELAY_SETUP:-}" ] || fail "this step carries no set-up script (CIRELAY_SETUP is empty)"
+printf '%s\n' "$CIRELAY_SETUP" >"$work/setup.sh"
+setup=$(CIRELAY_SETUP_MODE=ensure CIRELAY_SETUP_OUTPUT="" bash "$work/setup.sh") || exit $?
+python=$(sed -n 's/^python=//p' <<<"$setup")
 
 result=${CIRELAY_RESULT_FILE:-$work/result.json}
 mkdir -p "$(dirname "$result")"
