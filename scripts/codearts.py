@@ -4,10 +4,10 @@
 #   src/cirelay/__init__.py
 #   src/cirelay/errors.py
 #   src/cirelay/output.py
+#   src/cirelay/waiting.py
 #   src/cirelay/cli.py
 #   src/cirelay/http.py
 #   src/cirelay/codearts/client.py
-#   src/cirelay/waiting.py
 #   src/cirelay/codearts/cli.py
 """cirelay-codearts: start and watch Huawei Cloud CodeArts Pipeline runs from a CI job.
 
@@ -47,7 +47,7 @@ import sys
 import time
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, IO, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 import click
@@ -403,6 +403,131 @@ def emit(
         write_summary(render_summary(summary, title=title, link=link, details=details))
 
 
+# --- src/cirelay/waiting.py ----------------------------------------
+
+class WaitSettings(NamedTuple):
+    """What a command was told about waiting: --wait, --timeout, --poll-max and --cancel-on-timeout."""
+
+    wait: bool = True
+    timeout: float = 3600.0
+    poll_max: float = 15.0
+    cancel: bool = False
+
+    def run(
+        self,
+        poll: Callable[[], Any],
+        state_of: Callable[[Any], Tuple[str, str]],
+        *,
+        what: str,
+        url: Optional[str] = None,
+        on_cancel: Optional[Callable[[], None]] = None,
+    ) -> Any:
+        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked."""
+        return wait_for(
+            poll,
+            state_of,
+            timeout=self.timeout,
+            what=what,
+            url=url,
+            start=min(2.0, self.poll_max),
+            ceiling=self.poll_max,
+            on_abandon=on_cancel if self.cancel else None,
+        )
+
+
+def wait_for(
+    poll: Callable[[], Any],
+    state_of: Callable[[Any], Tuple[str, str]],
+    *,
+    timeout: float,
+    what: str,
+    url: Optional[str] = None,
+    start: float = 2.0,
+    factor: float = 1.5,
+    ceiling: float = 15.0,
+    on_abandon: Optional[Callable[[], None]] = None,
+) -> Any:
+    """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
+
+    state_of returns (outcome, description): outcome is 'success', 'failure' or 'pending';
+    a progress line goes to stderr whenever the description changes. Returns the last
+    polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
+    (exit 3) at the deadline, both carrying the last value as their result. on_abandon
+    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted; an
+    interrupted wait raises WaitInterrupted (a KeyboardInterrupt) carrying the last value seen.
+    """
+    seen: List[Any] = []
+
+    def polled() -> Any:
+        seen[:] = [poll()]
+        return seen[0]
+
+    try:
+        return _wait_loop(
+            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
+        )
+    except WaitTimeout as exc:
+        if on_abandon is not None and _abandon(on_abandon, what):
+            # The cancel took effect: the task is not running remotely any more, so do not say it may be.
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s and cancelled it{_where(url)}", result=exc.result
+            )
+        raise
+    except KeyboardInterrupt:
+        cancelled = on_abandon is not None and _abandon(on_abandon, what)
+        raise WaitInterrupted(seen[0] if seen else None, cancelled=cancelled)
+
+
+def _where(url: Optional[str]) -> str:
+    return f" ({url})" if url else ""
+
+
+def _abandon(on_abandon: Callable[[], None], what: str) -> bool:
+    """Cancel the remote task; True when the cancel went through (a warning says so)."""
+    log(f"cancelling {what}")
+    try:
+        on_abandon()
+    except CirelayError as exc:
+        log(f"could not cancel {what}: {exc.message}")
+        return False
+    annotation("warning", f"cancelled {what}: the wait ended before it did")
+    return True
+
+
+def _wait_loop(
+    poll: Callable[[], Any],
+    state_of: Callable[[Any], Tuple[str, str]],
+    *,
+    timeout: float,
+    what: str,
+    url: Optional[str],
+    start: float,
+    factor: float,
+    ceiling: float,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    delay, shown = start, None
+    where = _where(url)
+    while True:
+        current = poll()
+        outcome, description = state_of(current)
+        if description != shown:
+            log(f"{what}: {description}")
+            shown = description
+        if outcome == "success":
+            return current
+        if outcome == "failure":
+            raise CirelayError(f"{what} ended {description}{where}", result=current)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s; it may still be running remotely{where}",
+                result=current,
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * factor, ceiling)
+
+
 # --- src/cirelay/cli.py ----------------------------------------
 
 def parse_json_text(text: str, source: str) -> Any:
@@ -460,20 +585,34 @@ class KeyValue(click.ParamType):
         return (name.strip(), val)
 
 
-def wait_options(wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0) -> Callable[[Any], Any]:
+def with_options(command: Callable[..., Any], options: List[Callable[[Any], Any]]) -> Callable[..., Any]:
+    """Apply click options to a command; listed in reverse, as the decorators would stand above it."""
+    for option in options:
+        command = option(command)
+    return command
+
+
+def wait_options(
+    wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0, cancellable: bool = True
+) -> Callable[[Any], Any]:
     """The options of every command that starts something and may wait for it, or waits.
 
-    Adds wait (when wait_flag), timeout, poll_max and cancel_on_timeout parameters.
+    The command gets them as one `waiting: WaitSettings` parameter. --wait is offered when wait_flag
+    (else waiting.wait is True), --cancel-on-timeout only when the remote task can be cancelled.
     """
 
     def decorate(command: Any) -> Any:
+        @functools.wraps(command)
+        def wrapper(*args: Any, timeout: float, poll_max: float, **kwargs: Any) -> Any:
+            settings = WaitSettings(
+                wait=bool(kwargs.pop("wait", False)) if wait_flag else True,
+                timeout=timeout,
+                poll_max=poll_max,
+                cancel=bool(kwargs.pop("cancel_on_timeout", False)),
+            )
+            return command(*args, waiting=settings, **kwargs)
+
         options = [
-            click.option(
-                "--cancel-on-timeout/--no-cancel-on-timeout",
-                default=cancel_default,
-                show_default=True,
-                help="Cancel the remote task when the timeout passes or the wait is interrupted.",
-            ),
             click.option(
                 "--poll-max",
                 type=click.FloatRange(min=1),
@@ -491,11 +630,19 @@ def wait_options(wait_flag: bool, cancel_default: bool = False, poll_max: float 
                 help="Give up waiting after this many seconds (exit 3).",
             ),
         ]
+        if cancellable:
+            options.insert(
+                0,
+                click.option(
+                    "--cancel-on-timeout/--no-cancel-on-timeout",
+                    default=cancel_default,
+                    show_default=True,
+                    help="Cancel the remote task when the timeout passes or the wait is interrupted.",
+                ),
+            )
         if wait_flag:
             options.append(click.option("--wait", is_flag=True, help="Wait until it finishes; exit 0 only on success."))
-        for option in options:
-            command = option(command)
-        return command
+        return with_options(wrapper, options)
 
     return decorate
 
@@ -1483,101 +1630,6 @@ def _region_of(endpoint: str) -> str:
     return ""
 
 
-# --- src/cirelay/waiting.py ----------------------------------------
-
-def wait_for(
-    poll: Callable[[], Any],
-    state_of: Callable[[Any], Tuple[str, str]],
-    *,
-    timeout: float,
-    what: str,
-    url: Optional[str] = None,
-    start: float = 2.0,
-    factor: float = 1.5,
-    ceiling: float = 15.0,
-    on_abandon: Optional[Callable[[], None]] = None,
-) -> Any:
-    """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
-
-    state_of returns (outcome, description): outcome is 'success', 'failure' or 'pending';
-    a progress line goes to stderr whenever the description changes. Returns the last
-    polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
-    (exit 3) at the deadline, both carrying the last value as their result. on_abandon
-    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted; an
-    interrupted wait raises WaitInterrupted (a KeyboardInterrupt) carrying the last value seen.
-    """
-    seen: List[Any] = []
-
-    def polled() -> Any:
-        seen[:] = [poll()]
-        return seen[0]
-
-    try:
-        return _wait_loop(
-            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
-        )
-    except WaitTimeout as exc:
-        if on_abandon is not None and _abandon(on_abandon, what):
-            # The cancel took effect: the task is not running remotely any more, so do not say it may be.
-            raise WaitTimeout(
-                f"gave up waiting for {what} after {timeout:g} s and cancelled it{_where(url)}", result=exc.result
-            )
-        raise
-    except KeyboardInterrupt:
-        cancelled = on_abandon is not None and _abandon(on_abandon, what)
-        raise WaitInterrupted(seen[0] if seen else None, cancelled=cancelled)
-
-
-def _where(url: Optional[str]) -> str:
-    return f" ({url})" if url else ""
-
-
-def _abandon(on_abandon: Callable[[], None], what: str) -> bool:
-    """Cancel the remote task; True when the cancel went through (a warning says so)."""
-    log(f"cancelling {what}")
-    try:
-        on_abandon()
-    except CirelayError as exc:
-        log(f"could not cancel {what}: {exc.message}")
-        return False
-    annotation("warning", f"cancelled {what}: the wait ended before it did")
-    return True
-
-
-def _wait_loop(
-    poll: Callable[[], Any],
-    state_of: Callable[[Any], Tuple[str, str]],
-    *,
-    timeout: float,
-    what: str,
-    url: Optional[str],
-    start: float,
-    factor: float,
-    ceiling: float,
-) -> Any:
-    deadline = time.monotonic() + timeout
-    delay, shown = start, None
-    where = _where(url)
-    while True:
-        current = poll()
-        outcome, description = state_of(current)
-        if description != shown:
-            log(f"{what}: {description}")
-            shown = description
-        if outcome == "success":
-            return current
-        if outcome == "failure":
-            raise CirelayError(f"{what} ended {description}{where}", result=current)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise WaitTimeout(
-                f"gave up waiting for {what} after {timeout:g} s; it may still be running remotely{where}",
-                result=current,
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * factor, ceiling)
-
-
 # --- src/cirelay/codearts/cli.py ----------------------------------------
 
 def _client(
@@ -1653,7 +1705,12 @@ def _stage_table(run: Dict[str, Any]) -> Optional[str]:
 
 
 def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
-    """The run as JSON, its outputs, and a summary with a link and its stage table."""
+    """The run as JSON, its outputs, and a summary with a link and its stage table.
+
+    The run carries pipeline_run_id (beside its id) as `run start` without --wait prints it, so that
+    `jq .pipeline_run_id` reads every form of the result.
+    """
+    run = {**run, "pipeline_run_id": run.get("pipeline_run_id") or run.get("id") or run_id}
     name = run.get("pipeline_name") or run.get("name")
     number = run.get("run_number")
     title = f"CodeArts {name}: run {number or run_id}" if name else f"CodeArts pipeline run {number or run_id}"
@@ -1667,9 +1724,7 @@ def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
     )
 
 
-def _wait_run(
-    client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
-) -> None:
+def _wait_run(client: CodeArtsClient, pipeline_id: str, run_id: str, waiting: WaitSettings) -> None:
     """Poll the run to its end; print the final run (on failure, timeout and Ctrl-C too), set outputs."""
     seen: Dict[str, Any] = {}
 
@@ -1690,15 +1745,7 @@ def _wait_run(
             _emit_run(last, run_id, client.run_url(pipeline_id, run_id, last))
 
     try:
-        run = wait_for(
-            poll,
-            run_outcome,
-            timeout=timeout,
-            what=f"pipeline run {run_id}",
-            start=min(2.0, poll_max),
-            ceiling=poll_max,
-            on_abandon=stop if cancel else None,
-        )
+        run = waiting.run(poll, run_outcome, what=f"pipeline run {run_id}", on_cancel=stop)
     except KeyboardInterrupt as exc:
         show_last()
         if isinstance(exc, WaitInterrupted):
@@ -1803,10 +1850,7 @@ def run_start(
     description: Optional[str],
     jobs: Tuple[str, ...],
     stages: Tuple[str, ...],
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Start a run; with --wait, exit with its outcome."""
     if branch and tag:
@@ -1824,8 +1868,8 @@ def run_start(
     started = client.start_run(pipeline_id, list(variables), branch, tag, description, jobs=jobs, stages=stages)
     run_id = str(started["pipeline_run_id"])
     log(f"started pipeline run {run_id}")
-    if wait:
-        _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    if waiting.wait:
+        _wait_run(client, pipeline_id, run_id, waiting)
         return
     result = {"pipeline_id": pipeline_id, **started}
     url = client.run_url(pipeline_id, run_id)
@@ -1926,17 +1970,14 @@ def run_retry(
     *,
     pipeline_id: str,
     run_id: str,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Retry a run that failed (the same run goes on); with --wait, exit with its outcome."""
     client = make_client()
     answer = client.retry_run(pipeline_id, run_id)
     log(f"retrying pipeline run {run_id}")
-    if wait:
-        _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    if waiting.wait:
+        _wait_run(client, pipeline_id, run_id, waiting)
         return
     url = client.run_url(pipeline_id, run_id)
     emit({"pipeline_id": pipeline_id, "pipeline_run_id": run_id, **answer}, outputs={"run-id": run_id, "url": url})
@@ -2045,12 +2086,10 @@ def run_wait(
     *,
     pipeline_id: str,
     run_id: str,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Wait for a run to end; exit 0 only when it COMPLETED (IGNORED, FAILED, CANCELED: exit 1)."""
-    _wait_run(make_client(), pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    _wait_run(make_client(), pipeline_id, run_id, waiting)
 
 
 @cli.group()
@@ -2067,15 +2106,12 @@ def template() -> None:
     type=click.Path(dir_okay=False, readable=True),
     help="The template body (flow, states, workflow) as JSON.",
 )
-@wait_options(wait_flag=True)
+@wait_options(wait_flag=True, cancellable=False)  # a template task cannot be cancelled
 def template_create(
     make_client: Callable[..., CodeArtsClient],
     *,
     path: str,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Create a pipeline from a template body; with --wait, until it exists."""
     try:
@@ -2090,11 +2126,9 @@ def template_create(
     task = client.create_from_template(body)
     task_id = str(task["task_id"])
     log(f"template task {task_id} accepted")
-    if not wait:
+    if not waiting.wait:
         emit(task, outputs={"task-id": task_id}, summary={"template task": task_id})
         return
-    if cancel_on_timeout:
-        log("note: a template task cannot be cancelled; --cancel-on-timeout does nothing here")
 
     def outputs(state: Dict[str, Any]) -> Dict[str, Any]:
         return {
@@ -2105,14 +2139,11 @@ def template_create(
         }
 
     try:
-        state = wait_for(
+        state = waiting.run(
             lambda: client.template_status(task_id),
             template_outcome,
-            timeout=timeout,
             what=f"template task {task_id}",
             url=client.template_status_url(task_id),  # its only address until a pipeline exists
-            start=min(2.0, poll_max),
-            ceiling=poll_max,
         )
     except CirelayError as exc:
         if isinstance(exc.result, dict):

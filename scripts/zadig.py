@@ -4,8 +4,8 @@
 #   src/cirelay/__init__.py
 #   src/cirelay/errors.py
 #   src/cirelay/output.py
-#   src/cirelay/cli.py
 #   src/cirelay/waiting.py
+#   src/cirelay/cli.py
 #   src/cirelay/http.py
 #   src/cirelay/zadig/client.py
 #   src/cirelay/zadig/inputs.py
@@ -43,7 +43,7 @@ import signal
 import sys
 import time
 import uuid
-from typing import Any, Callable, Dict, IO, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import quote, quote_plus
 
 import click
@@ -399,6 +399,131 @@ def emit(
         write_summary(render_summary(summary, title=title, link=link, details=details))
 
 
+# --- src/cirelay/waiting.py ----------------------------------------
+
+class WaitSettings(NamedTuple):
+    """What a command was told about waiting: --wait, --timeout, --poll-max and --cancel-on-timeout."""
+
+    wait: bool = True
+    timeout: float = 3600.0
+    poll_max: float = 15.0
+    cancel: bool = False
+
+    def run(
+        self,
+        poll: Callable[[], Any],
+        state_of: Callable[[Any], Tuple[str, str]],
+        *,
+        what: str,
+        url: Optional[str] = None,
+        on_cancel: Optional[Callable[[], None]] = None,
+    ) -> Any:
+        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked."""
+        return wait_for(
+            poll,
+            state_of,
+            timeout=self.timeout,
+            what=what,
+            url=url,
+            start=min(2.0, self.poll_max),
+            ceiling=self.poll_max,
+            on_abandon=on_cancel if self.cancel else None,
+        )
+
+
+def wait_for(
+    poll: Callable[[], Any],
+    state_of: Callable[[Any], Tuple[str, str]],
+    *,
+    timeout: float,
+    what: str,
+    url: Optional[str] = None,
+    start: float = 2.0,
+    factor: float = 1.5,
+    ceiling: float = 15.0,
+    on_abandon: Optional[Callable[[], None]] = None,
+) -> Any:
+    """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
+
+    state_of returns (outcome, description): outcome is 'success', 'failure' or 'pending';
+    a progress line goes to stderr whenever the description changes. Returns the last
+    polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
+    (exit 3) at the deadline, both carrying the last value as their result. on_abandon
+    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted; an
+    interrupted wait raises WaitInterrupted (a KeyboardInterrupt) carrying the last value seen.
+    """
+    seen: List[Any] = []
+
+    def polled() -> Any:
+        seen[:] = [poll()]
+        return seen[0]
+
+    try:
+        return _wait_loop(
+            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
+        )
+    except WaitTimeout as exc:
+        if on_abandon is not None and _abandon(on_abandon, what):
+            # The cancel took effect: the task is not running remotely any more, so do not say it may be.
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s and cancelled it{_where(url)}", result=exc.result
+            )
+        raise
+    except KeyboardInterrupt:
+        cancelled = on_abandon is not None and _abandon(on_abandon, what)
+        raise WaitInterrupted(seen[0] if seen else None, cancelled=cancelled)
+
+
+def _where(url: Optional[str]) -> str:
+    return f" ({url})" if url else ""
+
+
+def _abandon(on_abandon: Callable[[], None], what: str) -> bool:
+    """Cancel the remote task; True when the cancel went through (a warning says so)."""
+    log(f"cancelling {what}")
+    try:
+        on_abandon()
+    except CirelayError as exc:
+        log(f"could not cancel {what}: {exc.message}")
+        return False
+    annotation("warning", f"cancelled {what}: the wait ended before it did")
+    return True
+
+
+def _wait_loop(
+    poll: Callable[[], Any],
+    state_of: Callable[[Any], Tuple[str, str]],
+    *,
+    timeout: float,
+    what: str,
+    url: Optional[str],
+    start: float,
+    factor: float,
+    ceiling: float,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    delay, shown = start, None
+    where = _where(url)
+    while True:
+        current = poll()
+        outcome, description = state_of(current)
+        if description != shown:
+            log(f"{what}: {description}")
+            shown = description
+        if outcome == "success":
+            return current
+        if outcome == "failure":
+            raise CirelayError(f"{what} ended {description}{where}", result=current)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout(
+                f"gave up waiting for {what} after {timeout:g} s; it may still be running remotely{where}",
+                result=current,
+            )
+        time.sleep(min(delay, remaining))
+        delay = min(delay * factor, ceiling)
+
+
 # --- src/cirelay/cli.py ----------------------------------------
 
 def parse_json_text(text: str, source: str) -> Any:
@@ -456,20 +581,34 @@ class KeyValue(click.ParamType):
         return (name.strip(), val)
 
 
-def wait_options(wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0) -> Callable[[Any], Any]:
+def with_options(command: Callable[..., Any], options: List[Callable[[Any], Any]]) -> Callable[..., Any]:
+    """Apply click options to a command; listed in reverse, as the decorators would stand above it."""
+    for option in options:
+        command = option(command)
+    return command
+
+
+def wait_options(
+    wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0, cancellable: bool = True
+) -> Callable[[Any], Any]:
     """The options of every command that starts something and may wait for it, or waits.
 
-    Adds wait (when wait_flag), timeout, poll_max and cancel_on_timeout parameters.
+    The command gets them as one `waiting: WaitSettings` parameter. --wait is offered when wait_flag
+    (else waiting.wait is True), --cancel-on-timeout only when the remote task can be cancelled.
     """
 
     def decorate(command: Any) -> Any:
+        @functools.wraps(command)
+        def wrapper(*args: Any, timeout: float, poll_max: float, **kwargs: Any) -> Any:
+            settings = WaitSettings(
+                wait=bool(kwargs.pop("wait", False)) if wait_flag else True,
+                timeout=timeout,
+                poll_max=poll_max,
+                cancel=bool(kwargs.pop("cancel_on_timeout", False)),
+            )
+            return command(*args, waiting=settings, **kwargs)
+
         options = [
-            click.option(
-                "--cancel-on-timeout/--no-cancel-on-timeout",
-                default=cancel_default,
-                show_default=True,
-                help="Cancel the remote task when the timeout passes or the wait is interrupted.",
-            ),
             click.option(
                 "--poll-max",
                 type=click.FloatRange(min=1),
@@ -487,11 +626,19 @@ def wait_options(wait_flag: bool, cancel_default: bool = False, poll_max: float 
                 help="Give up waiting after this many seconds (exit 3).",
             ),
         ]
+        if cancellable:
+            options.insert(
+                0,
+                click.option(
+                    "--cancel-on-timeout/--no-cancel-on-timeout",
+                    default=cancel_default,
+                    show_default=True,
+                    help="Cancel the remote task when the timeout passes or the wait is interrupted.",
+                ),
+            )
         if wait_flag:
             options.append(click.option("--wait", is_flag=True, help="Wait until it finishes; exit 0 only on success."))
-        for option in options:
-            command = option(command)
-        return command
+        return with_options(wrapper, options)
 
     return decorate
 
@@ -613,101 +760,6 @@ class CirelayGroup(click.Group):
                 emit(exc.result)  # the last state seen, unless the command showed it already
             log("Interrupted.")
             ctx.exit(EXIT_INTERRUPTED)
-
-
-# --- src/cirelay/waiting.py ----------------------------------------
-
-def wait_for(
-    poll: Callable[[], Any],
-    state_of: Callable[[Any], Tuple[str, str]],
-    *,
-    timeout: float,
-    what: str,
-    url: Optional[str] = None,
-    start: float = 2.0,
-    factor: float = 1.5,
-    ceiling: float = 15.0,
-    on_abandon: Optional[Callable[[], None]] = None,
-) -> Any:
-    """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
-
-    state_of returns (outcome, description): outcome is 'success', 'failure' or 'pending';
-    a progress line goes to stderr whenever the description changes. Returns the last
-    polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
-    (exit 3) at the deadline, both carrying the last value as their result. on_abandon
-    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted; an
-    interrupted wait raises WaitInterrupted (a KeyboardInterrupt) carrying the last value seen.
-    """
-    seen: List[Any] = []
-
-    def polled() -> Any:
-        seen[:] = [poll()]
-        return seen[0]
-
-    try:
-        return _wait_loop(
-            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
-        )
-    except WaitTimeout as exc:
-        if on_abandon is not None and _abandon(on_abandon, what):
-            # The cancel took effect: the task is not running remotely any more, so do not say it may be.
-            raise WaitTimeout(
-                f"gave up waiting for {what} after {timeout:g} s and cancelled it{_where(url)}", result=exc.result
-            )
-        raise
-    except KeyboardInterrupt:
-        cancelled = on_abandon is not None and _abandon(on_abandon, what)
-        raise WaitInterrupted(seen[0] if seen else None, cancelled=cancelled)
-
-
-def _where(url: Optional[str]) -> str:
-    return f" ({url})" if url else ""
-
-
-def _abandon(on_abandon: Callable[[], None], what: str) -> bool:
-    """Cancel the remote task; True when the cancel went through (a warning says so)."""
-    log(f"cancelling {what}")
-    try:
-        on_abandon()
-    except CirelayError as exc:
-        log(f"could not cancel {what}: {exc.message}")
-        return False
-    annotation("warning", f"cancelled {what}: the wait ended before it did")
-    return True
-
-
-def _wait_loop(
-    poll: Callable[[], Any],
-    state_of: Callable[[Any], Tuple[str, str]],
-    *,
-    timeout: float,
-    what: str,
-    url: Optional[str],
-    start: float,
-    factor: float,
-    ceiling: float,
-) -> Any:
-    deadline = time.monotonic() + timeout
-    delay, shown = start, None
-    where = _where(url)
-    while True:
-        current = poll()
-        outcome, description = state_of(current)
-        if description != shown:
-            log(f"{what}: {description}")
-            shown = description
-        if outcome == "success":
-            return current
-        if outcome == "failure":
-            raise CirelayError(f"{what} ended {description}{where}", result=current)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise WaitTimeout(
-                f"gave up waiting for {what} after {timeout:g} s; it may still be running remotely{where}",
-                result=current,
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * factor, ceiling)
 
 
 # --- src/cirelay/http.py ----------------------------------------
@@ -1631,14 +1683,7 @@ def finish(state: Any, task: Task, error: Optional[CirelayError] = None) -> None
         raise CirelayError(error.message, exit_code=error.exit_code)
 
 
-def follow(
-    task: Task,
-    *,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
-    first: Optional[Dict[str, Any]] = None,
-) -> None:
+def follow(task: Task, waiting: WaitSettings, *, first: Optional[Dict[str, Any]] = None) -> None:
     """Wait for a task and finish with its final state: exit 0 passed, 1 other end, 3 timeout.
 
     first is a state already fetched: the first poll hands it back instead of asking again.
@@ -1656,17 +1701,7 @@ def follow(
 
     pending = [first] if first is not None else []
     try:
-        final = wait_for(
-            poll,
-            task.state_of(),
-            timeout=timeout,
-            what=task.what,
-            url=task.url,
-            start=min(2.0, poll_max),
-            factor=1.5,
-            ceiling=poll_max,
-            on_abandon=cancel if cancel_on_timeout else None,
-        )
+        final = waiting.run(poll, task.state_of(), what=task.what, url=task.url, on_cancel=cancel)
     except WaitInterrupted as stop:  # stopped: still show where the task was (after the cancel, if one)
         state = read_after_cancel(task) if stop.cancelled else None
         if state is not None or stop.result is not None:
@@ -1702,14 +1737,12 @@ def has_task_id(answer: Dict[str, Any], workflow: str, wait: bool) -> bool:
     return False
 
 
-def answer_or_follow(
-    answer: Dict[str, Any], task: Task, *, wait: bool, timeout: float, poll_max: float, cancel_on_timeout: bool
-) -> None:
+def answer_or_follow(answer: Dict[str, Any], task: Task, waiting: WaitSettings) -> None:
     """After a start, restart or retry: print Zadig's answer, or with --wait follow the task to its end."""
-    if not wait:
+    if not waiting.wait:
         finish(answer, task)
         return
-    follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    follow(task, waiting)
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -1800,10 +1833,7 @@ def task_create(
     images: Tuple[Tuple[str, str], ...],
     builds: Tuple[Tuple[str, str, str, int], ...],
     service_type: str,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Start a task of a legacy workflow with images to deploy and/or services to build."""
     if not images and not builds:
@@ -1814,11 +1844,11 @@ def task_create(
     client = make_client()
     answer = client.create_task(task_body(workflow, env_name, images, builds, service_type))
     name = str(answer.get("workflow_name") or workflow)
-    if not has_task_id(answer, name, wait):
+    if not has_task_id(answer, name, waiting.wait):
         return
     task = Task(client, name, answer["task_id"], custom=False, project=answer.get("project_name"))
     log(f"started task {task.task_id} of workflow {name}: {task.url}")
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @task.command("get")
@@ -1841,17 +1871,14 @@ def task_restart(
     *,
     workflow: str,
     task_id: int,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Restart a failed, timed-out or cancelled legacy task (the same task ID runs again)."""
     client = make_client()
     answer = client.restart_task(workflow, task_id)
     log(f"restarted task {task_id} of workflow {workflow}")
     task = Task(client, workflow, task_id, custom=False, restarted=True)
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @task.command("cancel")
@@ -1874,17 +1901,10 @@ def task_wait(
     *,
     workflow: str,
     task_id: int,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Wait for a legacy task to finish: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
-    follow(
-        Task(make_client(), workflow, task_id, custom=False),
-        timeout=timeout,
-        poll_max=poll_max,
-        cancel_on_timeout=cancel_on_timeout,
-    )
+    follow(Task(make_client(), workflow, task_id, custom=False), waiting)
 
 
 @cli.group(epilog=EXIT_CODES_HELP)
@@ -1928,10 +1948,7 @@ def custom_run(
     params: Tuple[Tuple[str, str], ...],
     jobs: Tuple[str, ...],
     inputs: Optional[List[Any]],
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Start a task of a custom workflow, every job as the workflow configures it.
 
@@ -1946,11 +1963,11 @@ def custom_run(
     sent = job_inputs(detail, only=jobs, overrides=inputs, registries=client.list_registries)
     log(f"running jobs of workflow {workflow}: {', '.join(str(i['job_name']) for i in sent)}")
     answer = client.run_custom(project, workflow, parameters, sent)
-    if not has_task_id(answer, workflow, wait):
+    if not has_task_id(answer, workflow, waiting.wait):
         return
     task = Task(client, workflow, answer["task_id"], custom=True, project=project)
     log(f"started task {task.task_id} of workflow {workflow}: {task.url}")
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @custom.command("get")
@@ -1986,17 +2003,14 @@ def custom_retry(
     project: str,
     workflow: str,
     task_id: int,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Retry a failed custom workflow task (the same task ID runs again)."""
     client = make_client()
     answer = client.retry_custom(project, workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=project, restarted=True)
     log(f"retried task {task_id} of workflow {workflow}: {task.url}")
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @custom.command("wait")
@@ -2009,15 +2023,13 @@ def custom_wait(
     *,
     workflow: str,
     task_id: int,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Wait for a custom workflow task: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
     client = make_client()
     first = client.get_custom(workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=first.get("project_key"))
-    follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout, first=first)
+    follow(task, waiting, first=first)
 
 
 def pick_job(found: List[Dict[str, Any]], name: str, task_id: int) -> List[Dict[str, Any]]:

@@ -1226,3 +1226,23 @@ def test_a_static_token_refused_is_never_renewed() -> None:
     assert result.exit_code == 1
     assert "check CODEARTS_TOKEN or the access key pair" in result.stderr
     assert len(responses.calls) == 1
+
+
+def test_template_create_offers_no_cancel_option_it_could_not_honour() -> None:
+    result = invoke("template", "create", "--help")
+    assert "--cancel-on-timeout" not in result.stdout and "--timeout" in result.stdout
+    refused = invoke("template", "create", "--file", "t.json", "--wait", "--cancel-on-timeout")
+    assert refused.exit_code == 2
+    assert "No such option: --cancel-on-timeout" in refused.stderr
+
+
+@responses.activate
+def test_run_start_prints_the_ids_at_the_same_keys_with_and_without_wait(no_sleep: list) -> None:
+    responses.post(f"{API}/{PIPE}/run", json={"pipeline_run_id": RUN})
+    responses.post(f"{API}/{PIPE}/run", json={"pipeline_run_id": RUN})
+    responses.get(DETAIL, json=run_detail("COMPLETED"))
+    plain = json.loads(invoke("run", "start", "--pipeline-id", PIPE).stdout)
+    waited = json.loads(invoke("run", "start", "--pipeline-id", PIPE, "--wait").stdout)
+    assert (plain["pipeline_id"], plain["pipeline_run_id"]) == (PIPE, RUN)
+    assert (waited["pipeline_id"], waited["pipeline_run_id"]) == (PIPE, RUN)  # and the run's own fields beside
+    assert waited["status"] == "COMPLETED"

@@ -861,7 +861,9 @@ def test_test_deploy_command_tests_job_runs_every_command_against_the_fakes(
     assert zadig.custom_tasks[("wf-passed", 1)].shown() == "passed"  # zadig_wait followed the task
     results = [json.loads(text) for text in outputs if text.startswith(("{", "["))]
     waited = [r for r in results if isinstance(r, dict) and r.get("status") == "COMPLETED" and "stages" in r]
-    assert [r["id"] for r in waited] == [r["pipeline_run_id"] for r in results if "pipeline_run_id" in r]
+    started = [r for r in results if isinstance(r, dict) and "pipeline_run_id" in r and "stages" not in r]
+    assert [r["id"] for r in waited] == [r["pipeline_run_id"] for r in started]
+    assert all(r["pipeline_run_id"] == r["id"] for r in waited)  # the same key with and without --wait
     assert (tmp_path / "export.zip").stat().st_size > 0
     secrets = [need_platform(name) for name in ("port", "zadig", "codearts", "octoplant")]
     for secret in (secrets[0].CLIENT_SECRET, secrets[1].FAKE_TOKEN, secrets[2].SK, secrets[3].PASSWORD):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import click
 
 from cirelay.errors import EXIT_INTERRUPTED, EXIT_USAGE, CirelayError, InputError, WaitInterrupted
 from cirelay.output import annotation, current_title, emit, log, set_context, show_result
+from cirelay.waiting import WaitSettings
 
 
 def parse_json_text(text: str, source: str) -> Any:
@@ -71,20 +73,34 @@ class KeyValue(click.ParamType):
         return (name.strip(), val)
 
 
-def wait_options(wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0) -> Callable[[Any], Any]:
+def with_options(command: Callable[..., Any], options: List[Callable[[Any], Any]]) -> Callable[..., Any]:
+    """Apply click options to a command; listed in reverse, as the decorators would stand above it."""
+    for option in options:
+        command = option(command)
+    return command
+
+
+def wait_options(
+    wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0, cancellable: bool = True
+) -> Callable[[Any], Any]:
     """The options of every command that starts something and may wait for it, or waits.
 
-    Adds wait (when wait_flag), timeout, poll_max and cancel_on_timeout parameters.
+    The command gets them as one `waiting: WaitSettings` parameter. --wait is offered when wait_flag
+    (else waiting.wait is True), --cancel-on-timeout only when the remote task can be cancelled.
     """
 
     def decorate(command: Any) -> Any:
+        @functools.wraps(command)
+        def wrapper(*args: Any, timeout: float, poll_max: float, **kwargs: Any) -> Any:
+            settings = WaitSettings(
+                wait=bool(kwargs.pop("wait", False)) if wait_flag else True,
+                timeout=timeout,
+                poll_max=poll_max,
+                cancel=bool(kwargs.pop("cancel_on_timeout", False)),
+            )
+            return command(*args, waiting=settings, **kwargs)
+
         options = [
-            click.option(
-                "--cancel-on-timeout/--no-cancel-on-timeout",
-                default=cancel_default,
-                show_default=True,
-                help="Cancel the remote task when the timeout passes or the wait is interrupted.",
-            ),
             click.option(
                 "--poll-max",
                 type=click.FloatRange(min=1),
@@ -102,11 +118,19 @@ def wait_options(wait_flag: bool, cancel_default: bool = False, poll_max: float 
                 help="Give up waiting after this many seconds (exit 3).",
             ),
         ]
+        if cancellable:
+            options.insert(
+                0,
+                click.option(
+                    "--cancel-on-timeout/--no-cancel-on-timeout",
+                    default=cancel_default,
+                    show_default=True,
+                    help="Cancel the remote task when the timeout passes or the wait is interrupted.",
+                ),
+            )
         if wait_flag:
             options.append(click.option("--wait", is_flag=True, help="Wait until it finishes; exit 0 only on success."))
-        for option in options:
-            command = option(command)
-        return command
+        return with_options(wrapper, options)
 
     return decorate
 

@@ -3,10 +3,40 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 from cirelay.errors import CirelayError, WaitInterrupted, WaitTimeout
 from cirelay.output import annotation, log
+
+
+class WaitSettings(NamedTuple):
+    """What a command was told about waiting: --wait, --timeout, --poll-max and --cancel-on-timeout."""
+
+    wait: bool = True
+    timeout: float = 3600.0
+    poll_max: float = 15.0
+    cancel: bool = False
+
+    def run(
+        self,
+        poll: Callable[[], Any],
+        state_of: Callable[[Any], Tuple[str, str]],
+        *,
+        what: str,
+        url: Optional[str] = None,
+        on_cancel: Optional[Callable[[], None]] = None,
+    ) -> Any:
+        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked."""
+        return wait_for(
+            poll,
+            state_of,
+            timeout=self.timeout,
+            what=what,
+            url=url,
+            start=min(2.0, self.poll_max),
+            ceiling=self.poll_max,
+            on_abandon=on_cancel if self.cancel else None,
+        )
 
 
 def wait_for(

@@ -26,7 +26,7 @@ from cirelay.codearts.client import (
 )
 from cirelay.errors import CirelayError, WaitInterrupted, require
 from cirelay.output import duration, emit, log, log_group, show_stages
-from cirelay.waiting import wait_for
+from cirelay.waiting import WaitSettings
 
 
 def _client(
@@ -102,7 +102,12 @@ def _stage_table(run: Dict[str, Any]) -> Optional[str]:
 
 
 def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
-    """The run as JSON, its outputs, and a summary with a link and its stage table."""
+    """The run as JSON, its outputs, and a summary with a link and its stage table.
+
+    The run carries pipeline_run_id (beside its id) as `run start` without --wait prints it, so that
+    `jq .pipeline_run_id` reads every form of the result.
+    """
+    run = {**run, "pipeline_run_id": run.get("pipeline_run_id") or run.get("id") or run_id}
     name = run.get("pipeline_name") or run.get("name")
     number = run.get("run_number")
     title = f"CodeArts {name}: run {number or run_id}" if name else f"CodeArts pipeline run {number or run_id}"
@@ -116,9 +121,7 @@ def _emit_run(run: Dict[str, Any], run_id: str, url: str) -> None:
     )
 
 
-def _wait_run(
-    client: CodeArtsClient, pipeline_id: str, run_id: str, *, timeout: float, poll_max: float, cancel: bool
-) -> None:
+def _wait_run(client: CodeArtsClient, pipeline_id: str, run_id: str, waiting: WaitSettings) -> None:
     """Poll the run to its end; print the final run (on failure, timeout and Ctrl-C too), set outputs."""
     seen: Dict[str, Any] = {}
 
@@ -139,15 +142,7 @@ def _wait_run(
             _emit_run(last, run_id, client.run_url(pipeline_id, run_id, last))
 
     try:
-        run = wait_for(
-            poll,
-            run_outcome,
-            timeout=timeout,
-            what=f"pipeline run {run_id}",
-            start=min(2.0, poll_max),
-            ceiling=poll_max,
-            on_abandon=stop if cancel else None,
-        )
+        run = waiting.run(poll, run_outcome, what=f"pipeline run {run_id}", on_cancel=stop)
     except KeyboardInterrupt as exc:
         show_last()
         if isinstance(exc, WaitInterrupted):
@@ -252,10 +247,7 @@ def run_start(
     description: Optional[str],
     jobs: Tuple[str, ...],
     stages: Tuple[str, ...],
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Start a run; with --wait, exit with its outcome."""
     if branch and tag:
@@ -273,8 +265,8 @@ def run_start(
     started = client.start_run(pipeline_id, list(variables), branch, tag, description, jobs=jobs, stages=stages)
     run_id = str(started["pipeline_run_id"])
     log(f"started pipeline run {run_id}")
-    if wait:
-        _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    if waiting.wait:
+        _wait_run(client, pipeline_id, run_id, waiting)
         return
     result = {"pipeline_id": pipeline_id, **started}
     url = client.run_url(pipeline_id, run_id)
@@ -375,17 +367,14 @@ def run_retry(
     *,
     pipeline_id: str,
     run_id: str,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Retry a run that failed (the same run goes on); with --wait, exit with its outcome."""
     client = make_client()
     answer = client.retry_run(pipeline_id, run_id)
     log(f"retrying pipeline run {run_id}")
-    if wait:
-        _wait_run(client, pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    if waiting.wait:
+        _wait_run(client, pipeline_id, run_id, waiting)
         return
     url = client.run_url(pipeline_id, run_id)
     emit({"pipeline_id": pipeline_id, "pipeline_run_id": run_id, **answer}, outputs={"run-id": run_id, "url": url})
@@ -494,12 +483,10 @@ def run_wait(
     *,
     pipeline_id: str,
     run_id: str,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Wait for a run to end; exit 0 only when it COMPLETED (IGNORED, FAILED, CANCELED: exit 1)."""
-    _wait_run(make_client(), pipeline_id, run_id, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout)
+    _wait_run(make_client(), pipeline_id, run_id, waiting)
 
 
 @cli.group()
@@ -516,15 +503,12 @@ def template() -> None:
     type=click.Path(dir_okay=False, readable=True),
     help="The template body (flow, states, workflow) as JSON.",
 )
-@wait_options(wait_flag=True)
+@wait_options(wait_flag=True, cancellable=False)  # a template task cannot be cancelled
 def template_create(
     make_client: Callable[..., CodeArtsClient],
     *,
     path: str,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Create a pipeline from a template body; with --wait, until it exists."""
     try:
@@ -539,11 +523,9 @@ def template_create(
     task = client.create_from_template(body)
     task_id = str(task["task_id"])
     log(f"template task {task_id} accepted")
-    if not wait:
+    if not waiting.wait:
         emit(task, outputs={"task-id": task_id}, summary={"template task": task_id})
         return
-    if cancel_on_timeout:
-        log("note: a template task cannot be cancelled; --cancel-on-timeout does nothing here")
 
     def outputs(state: Dict[str, Any]) -> Dict[str, Any]:
         return {
@@ -554,14 +536,11 @@ def template_create(
         }
 
     try:
-        state = wait_for(
+        state = waiting.run(
             lambda: client.template_status(task_id),
             template_outcome,
-            timeout=timeout,
             what=f"template task {task_id}",
             url=client.template_status_url(task_id),  # its only address until a pipeline exists
-            start=min(2.0, poll_max),
-            ceiling=poll_max,
         )
     except CirelayError as exc:
         if isinstance(exc.result, dict):

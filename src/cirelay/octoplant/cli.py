@@ -26,6 +26,7 @@ from cirelay.octoplant.client import (
 )
 from cirelay.octoplant.options import DEFAULT_KIND, EXPORT_KINDS, build_contents
 from cirelay.output import emit, log, md_table
+from cirelay.waiting import WaitSettings
 
 
 class ExportKind(click.ParamType):
@@ -247,16 +248,19 @@ def export(
     option_specs: Tuple[str, ...],
     raw_contents: Optional[Dict[str, Any]],
     path: str,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
     pickup_timeout: float,
 ) -> None:
     """Order an export, wait for it, and save the checked ZIP at PATH."""
     contents = build_contents(kinds, contents_json, option_specs, raw_contents)
     check_output(path)
     result = make_client().export(
-        contents, path, timeout=timeout, poll_max=poll_max, cancel=cancel_on_timeout, pickup_timeout=pickup_timeout
+        contents,
+        path,
+        timeout=waiting.timeout,
+        poll_max=waiting.poll_max,
+        cancel=waiting.cancel,
+        pickup_timeout=pickup_timeout,
     )
     _emit_download(result)
 

@@ -13,7 +13,7 @@ from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, wait_options
 from cirelay.errors import CirelayError, InputError, WaitInterrupted, require
 from cirelay.output import duration, emit, log, log_group, show_stages
-from cirelay.waiting import wait_for
+from cirelay.waiting import WaitSettings
 from cirelay.zadig.client import (
     _NO_TASK_ID,
     APPROVAL_STATUS,
@@ -163,14 +163,7 @@ def finish(state: Any, task: Task, error: Optional[CirelayError] = None) -> None
         raise CirelayError(error.message, exit_code=error.exit_code)
 
 
-def follow(
-    task: Task,
-    *,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
-    first: Optional[Dict[str, Any]] = None,
-) -> None:
+def follow(task: Task, waiting: WaitSettings, *, first: Optional[Dict[str, Any]] = None) -> None:
     """Wait for a task and finish with its final state: exit 0 passed, 1 other end, 3 timeout.
 
     first is a state already fetched: the first poll hands it back instead of asking again.
@@ -188,17 +181,7 @@ def follow(
 
     pending = [first] if first is not None else []
     try:
-        final = wait_for(
-            poll,
-            task.state_of(),
-            timeout=timeout,
-            what=task.what,
-            url=task.url,
-            start=min(2.0, poll_max),
-            factor=1.5,
-            ceiling=poll_max,
-            on_abandon=cancel if cancel_on_timeout else None,
-        )
+        final = waiting.run(poll, task.state_of(), what=task.what, url=task.url, on_cancel=cancel)
     except WaitInterrupted as stop:  # stopped: still show where the task was (after the cancel, if one)
         state = read_after_cancel(task) if stop.cancelled else None
         if state is not None or stop.result is not None:
@@ -234,14 +217,12 @@ def has_task_id(answer: Dict[str, Any], workflow: str, wait: bool) -> bool:
     return False
 
 
-def answer_or_follow(
-    answer: Dict[str, Any], task: Task, *, wait: bool, timeout: float, poll_max: float, cancel_on_timeout: bool
-) -> None:
+def answer_or_follow(answer: Dict[str, Any], task: Task, waiting: WaitSettings) -> None:
     """After a start, restart or retry: print Zadig's answer, or with --wait follow the task to its end."""
-    if not wait:
+    if not waiting.wait:
         finish(answer, task)
         return
-    follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    follow(task, waiting)
 
 
 def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -332,10 +313,7 @@ def task_create(
     images: Tuple[Tuple[str, str], ...],
     builds: Tuple[Tuple[str, str, str, int], ...],
     service_type: str,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Start a task of a legacy workflow with images to deploy and/or services to build."""
     if not images and not builds:
@@ -346,11 +324,11 @@ def task_create(
     client = make_client()
     answer = client.create_task(task_body(workflow, env_name, images, builds, service_type))
     name = str(answer.get("workflow_name") or workflow)
-    if not has_task_id(answer, name, wait):
+    if not has_task_id(answer, name, waiting.wait):
         return
     task = Task(client, name, answer["task_id"], custom=False, project=answer.get("project_name"))
     log(f"started task {task.task_id} of workflow {name}: {task.url}")
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @task.command("get")
@@ -373,17 +351,14 @@ def task_restart(
     *,
     workflow: str,
     task_id: int,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Restart a failed, timed-out or cancelled legacy task (the same task ID runs again)."""
     client = make_client()
     answer = client.restart_task(workflow, task_id)
     log(f"restarted task {task_id} of workflow {workflow}")
     task = Task(client, workflow, task_id, custom=False, restarted=True)
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @task.command("cancel")
@@ -406,17 +381,10 @@ def task_wait(
     *,
     workflow: str,
     task_id: int,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Wait for a legacy task to finish: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
-    follow(
-        Task(make_client(), workflow, task_id, custom=False),
-        timeout=timeout,
-        poll_max=poll_max,
-        cancel_on_timeout=cancel_on_timeout,
-    )
+    follow(Task(make_client(), workflow, task_id, custom=False), waiting)
 
 
 @cli.group(epilog=EXIT_CODES_HELP)
@@ -460,10 +428,7 @@ def custom_run(
     params: Tuple[Tuple[str, str], ...],
     jobs: Tuple[str, ...],
     inputs: Optional[List[Any]],
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Start a task of a custom workflow, every job as the workflow configures it.
 
@@ -478,11 +443,11 @@ def custom_run(
     sent = job_inputs(detail, only=jobs, overrides=inputs, registries=client.list_registries)
     log(f"running jobs of workflow {workflow}: {', '.join(str(i['job_name']) for i in sent)}")
     answer = client.run_custom(project, workflow, parameters, sent)
-    if not has_task_id(answer, workflow, wait):
+    if not has_task_id(answer, workflow, waiting.wait):
         return
     task = Task(client, workflow, answer["task_id"], custom=True, project=project)
     log(f"started task {task.task_id} of workflow {workflow}: {task.url}")
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @custom.command("get")
@@ -518,17 +483,14 @@ def custom_retry(
     project: str,
     workflow: str,
     task_id: int,
-    wait: bool,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Retry a failed custom workflow task (the same task ID runs again)."""
     client = make_client()
     answer = client.retry_custom(project, workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=project, restarted=True)
     log(f"retried task {task_id} of workflow {workflow}: {task.url}")
-    answer_or_follow(answer, task, wait=wait, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout)
+    answer_or_follow(answer, task, waiting)
 
 
 @custom.command("wait")
@@ -541,15 +503,13 @@ def custom_wait(
     *,
     workflow: str,
     task_id: int,
-    timeout: float,
-    poll_max: float,
-    cancel_on_timeout: bool,
+    waiting: WaitSettings,
 ) -> None:
     """Wait for a custom workflow task: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
     client = make_client()
     first = client.get_custom(workflow, task_id)
     task = Task(client, workflow, task_id, custom=True, project=first.get("project_key"))
-    follow(task, timeout=timeout, poll_max=poll_max, cancel_on_timeout=cancel_on_timeout, first=first)
+    follow(task, waiting, first=first)
 
 
 def pick_job(found: List[Dict[str, Any]], name: str, task_id: int) -> List[Dict[str, Any]]:
