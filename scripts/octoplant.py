@@ -665,7 +665,7 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
     return value
 
 
-_SECRET_OPTION = re.compile(r"secret|password|token", re.IGNORECASE)
+_SECRET_OPTION = re.compile(r"(secret|password|token)$", re.IGNORECASE)  # --client-secret, not --token-cache
 
 
 def rerun_hint(exit_code: int) -> None:

@@ -667,7 +667,7 @@ def not_empty(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
     return value
 
 
-_SECRET_OPTION = re.compile(r"secret|password|token", re.IGNORECASE)
+_SECRET_OPTION = re.compile(r"(secret|password|token)$", re.IGNORECASE)  # --client-secret, not --token-cache
 
 
 def rerun_hint(exit_code: int) -> None:
@@ -1140,10 +1140,13 @@ def _ambiguous(exc: CirelayError) -> bool:
 
 
 class TokenCache:
-    """Port tokens shared by the steps of one CI job: one 0600 file per base URL + client id."""
+    """Port tokens shared by the steps of one CI job: one 0600 file per base URL, client id and secret.
 
-    def __init__(self, api: str, client_id: str, directory: Optional[str] = None) -> None:
-        key = hashlib.sha256(f"{api}\n{client_id}".encode()).hexdigest()[:32]
+    The secret is part of the key, so a wrong or rotated secret is never answered by an older token.
+    """
+
+    def __init__(self, api: str, client_id: str, client_secret: str, directory: Optional[str] = None) -> None:
+        key = hashlib.sha256(f"{api}\n{client_id}\n{client_secret}".encode()).hexdigest()[:32]
         folder = directory or os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()
         self.path = os.path.join(folder, f"cirelay-port-token-{key}.json")
 
@@ -1705,7 +1708,7 @@ class PortClient:
         self.api = api_base(base_url, region)
         self._client_id = client_id
         self._client_secret = client_secret
-        self._cache = TokenCache(self.api, client_id) if token_cache else None
+        self._cache = TokenCache(self.api, client_id, client_secret) if token_cache else None
         self._session = _without_429_retries(make_session())
         # POSTs that create: never sent twice
         self._create_session = _without_429_retries(make_session(retry_unsafe=False))
@@ -2338,6 +2341,27 @@ def read_identifiers(path: str) -> List[str]:
 # -- the command line --------------------------------------------------------------------------
 
 
+def client_secret(path: Optional[str]) -> str:
+    """PORT_CLIENT_SECRET from the environment, else the first line of --client-secret-file; exit 2 naming both."""
+    secret = os.environ.get("PORT_CLIENT_SECRET", "")
+    if secret:
+        return secret
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                secret = handle.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise click.BadParameter(f"cannot read {path}: {reason}", param_hint="'--client-secret-file'")
+        if not secret:
+            raise click.BadParameter(f"{path} is empty", param_hint="'--client-secret-file'")
+        return secret
+    raise click.UsageError(
+        "missing the Port client secret: set PORT_CLIENT_SECRET in the step's environment (a CI secret), "
+        "or give --client-secret-file"
+    )
+
+
 def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the connection options to a command and hand it a ready PortClient as `client`."""
 
@@ -2345,7 +2369,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(
         *args: Any,
         client_id: Optional[str],
-        client_secret: Optional[str],
+        client_secret_file: Optional[str],
         base_url: Optional[str],
         region: Optional[str],
         token_cache: bool,
@@ -2354,7 +2378,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
         check_base_url(base_url)
         client = PortClient(
             require(client_id, "--client-id", "PORT_CLIENT_ID"),
-            require(client_secret, "--client-secret", "PORT_CLIENT_SECRET"),
+            client_secret(client_secret_file),
             base_url=base_url,
             region=region,
             token_cache=token_cache,
@@ -2382,7 +2406,14 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
             show_envvar=True,
             help=f"Port API base URL, with or without /v1.  [default: {DEFAULT_BASE_URL}]",
         ),
-        click.option("--client-secret", envvar="PORT_CLIENT_SECRET", show_envvar=True, help="Port client secret."),
+        click.option(
+            "--client-secret-file",
+            type=click.Path(dir_okay=False),
+            envvar="PORT_CLIENT_SECRET_FILE",
+            show_envvar=True,
+            help="Read the client secret from this file (a mounted secret) when PORT_CLIENT_SECRET is not set. "
+            "The secret itself is never an option: a command line shows in `ps` and in CI logs.",
+        ),
         click.option("--client-id", envvar="PORT_CLIENT_ID", show_envvar=True, help="Port client id."),
     ]
     for option in options:

@@ -195,12 +195,12 @@ def test_circleci_failed_step_ends_saying_what_failed_and_how_to_rerun(tmp_path:
     with _port_fake_failing_get() as fake:
         env = {"CIRCLECI": "true", "PORT_CLIENT_ID": "id", "PORT_CLIENT_SECRET": SECRET, "PORT_TOKEN_CACHE": "0"}
         url = fake.url
-        args = ["entity", "get", "-b", "svc", "-i", "x", "--base-url", url, "--client-secret", SECRET]
+        args = ["entity", "get", "-b", "svc", "-i", "x", "--base-url", url, "--no-token-cache"]
         done = run_script("port", *args, env=env)
     assert done.returncode == 1
     assert done.stderr.splitlines()[-2:] == [
         "cirelay port entity get failed (exit 1). To run it again with the same inputs:",
-        f"  python port.py entity get -b svc -i x --base-url {url} --client-secret '***'",
+        f"  python port.py entity get -b svc -i x --base-url {url} --no-token-cache",
     ]
     assert SECRET not in done.stderr
 
@@ -223,3 +223,25 @@ def test_artifacts_dir_keeps_every_result_and_the_summary(tmp_path: Path) -> Non
     assert json.loads((folder / "port-entity-get.json").read_text())["identifier"] == "y"
     html = render((folder / "summary.md").read_text(encoding="utf-8"))
     assert html.count("<h3>Port svc y: read</h3>") == 2
+
+
+def test_rerun_hint_hides_secret_option_values(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("CIRCLECI", "true")
+    argv = [
+        "x.py",
+        "cmd",
+        "--password",
+        "p4ss",
+        "--api-token=t0k",
+        "--no-token-cache",
+        "next",
+        "--client-secret-file",
+        "f",
+    ]
+    monkeypatch.setattr("sys.argv", argv)
+    core.set_context("demo", "cmd")
+    core.rerun_hint(1)
+    assert capsys.readouterr().err.splitlines() == [
+        "cirelay demo cmd failed (exit 1). To run it again with the same inputs:",
+        "  python x.py cmd --password '***' '--api-token=***' --no-token-cache next --client-secret-file f",
+    ]

@@ -122,16 +122,29 @@ def test_region_picks_the_base_url(mock: responses.RequestsMock, region: Optiona
     assert result.exit_code == 0, result.stderr
 
 
-@pytest.mark.parametrize(
-    ("variable", "option"), [("PORT_CLIENT_ID", "--client-id"), ("PORT_CLIENT_SECRET", "--client-secret")]
-)
-def test_missing_credentials_exit_2_naming_the_variable(variable: str, option: str) -> None:
-    result = invoke("entity", "get", "-b", "microservice", "-i", "payments", env={variable: None})
+def test_missing_credentials_exit_2_naming_the_variable() -> None:
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments", env={"PORT_CLIENT_ID": None})
     assert result.exit_code == 2
-    assert f"Error: missing {option}: pass it or set {variable}" in result.stderr
+    assert "Error: missing --client-id: pass it or set PORT_CLIENT_ID" in result.stderr
+    # The secret has no option to pass it by (argv shows in `ps` and CI logs): the message says where it goes.
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments", env={"PORT_CLIENT_SECRET": None})
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        "Error: missing the Port client secret: set PORT_CLIENT_SECRET in the step's environment (a CI secret), "
+        "or give --client-secret-file"
+    )
 
 
-def test_credentials_from_options(mock: responses.RequestsMock) -> None:
+def test_the_secret_is_never_an_option() -> None:
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments", "--client-secret", "s3")
+    assert result.exit_code == 2
+    assert "No such option: --client-secret" in result.stderr
+    assert "s3" not in result.stderr.replace("--client-secret", "")
+
+
+def test_credentials_from_options(mock: responses.RequestsMock, tmp_path: Path) -> None:
+    secret_file = tmp_path / "port-secret"
+    secret_file.write_text("opt-secret\n")
     mock.post(
         TOKEN_URL,
         json={"accessToken": TOKEN, "expiresIn": 60},
@@ -151,8 +164,8 @@ def test_credentials_from_options(mock: responses.RequestsMock) -> None:
         "payments",
         "--client-id",
         "opt-id",
-        "--client-secret",
-        "opt-secret",
+        "--client-secret-file",
+        str(secret_file),
         env={"PORT_CLIENT_ID": None, "PORT_CLIENT_SECRET": None},
     )
     assert result.exit_code == 0, result.stderr
@@ -267,7 +280,7 @@ def test_token_cache_keyed_by_base_url_and_client(mock: responses.RequestsMock, 
 
 
 def test_expired_cached_token_is_not_used(mock: responses.RequestsMock, ci_env: Path) -> None:
-    cache = port.TokenCache(f"{API}", CLIENT, str(ci_env))
+    cache = port.TokenCache(f"{API}", CLIENT, SECRET, str(ci_env))
     cache.save("tok-old", 3600)
     Path(cache.path).write_text(json.dumps({"accessToken": "tok-old", "expiresAt": time.time() - 1}))
     add_token(mock)
@@ -281,7 +294,7 @@ def test_expired_cached_token_is_not_used(mock: responses.RequestsMock, ci_env: 
 
 
 def test_cache_file_readable_by_others_is_ignored(mock: responses.RequestsMock, ci_env: Path) -> None:
-    cache = port.TokenCache(f"{API}", CLIENT, str(ci_env))
+    cache = port.TokenCache(f"{API}", CLIENT, SECRET, str(ci_env))
     cache.save("tok-planted", 3600)
     os.chmod(cache.path, 0o644)
     add_token(mock)
@@ -303,7 +316,7 @@ def test_token_cache_can_be_turned_off(mock: responses.RequestsMock, ci_env: Pat
 
 
 def test_401_on_cached_token_fetches_a_new_one_and_retries(ordered: responses.RequestsMock, ci_env: Path) -> None:
-    cache = port.TokenCache(f"{API}", CLIENT, str(ci_env))
+    cache = port.TokenCache(f"{API}", CLIENT, SECRET, str(ci_env))
     cache.save("tok-stale", 3600)
     url = f"{API}/blueprints/microservice/entities/payments"
     ordered.get(url, status=401, json={"ok": False, "message": "token expired"}, match=[bearer("tok-stale")])
@@ -1361,3 +1374,13 @@ def test_bulk_progress_at_most_each_tenth_or_ten_seconds(monkeypatch: pytest.Mon
     one = port.Progress(20, 1, "upserted", clock=lambda: clock[0])
     one.add(10)
     assert capsys.readouterr().err == ""  # one request: nothing to follow
+
+
+def test_the_token_cache_is_keyed_by_the_secret_too(mock: responses.RequestsMock, ci_env: Path) -> None:
+    # A token cached under the right secret must not answer for a wrong or rotated one (issue 16).
+    port.TokenCache(f"{API}", CLIENT, SECRET, str(ci_env)).save("tok-good", 3600)
+    mock.post(TOKEN_URL, status=401, json={"ok": False, "message": "Invalid client credentials"})
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments", env={"PORT_CLIENT_SECRET": "wrong"})
+    assert result.exit_code == 1
+    assert "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET" in result.stderr
+    assert port.TokenCache(f"{API}", CLIENT, SECRET, str(ci_env)).load() == "tok-good"  # still there for the right one

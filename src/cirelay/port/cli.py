@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -81,6 +82,27 @@ def read_identifiers(path: str) -> List[str]:
 # -- the command line --------------------------------------------------------------------------
 
 
+def client_secret(path: Optional[str]) -> str:
+    """PORT_CLIENT_SECRET from the environment, else the first line of --client-secret-file; exit 2 naming both."""
+    secret = os.environ.get("PORT_CLIENT_SECRET", "")
+    if secret:
+        return secret
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                secret = handle.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise click.BadParameter(f"cannot read {path}: {reason}", param_hint="'--client-secret-file'")
+        if not secret:
+            raise click.BadParameter(f"{path} is empty", param_hint="'--client-secret-file'")
+        return secret
+    raise click.UsageError(
+        "missing the Port client secret: set PORT_CLIENT_SECRET in the step's environment (a CI secret), "
+        "or give --client-secret-file"
+    )
+
+
 def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the connection options to a command and hand it a ready PortClient as `client`."""
 
@@ -88,7 +110,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(
         *args: Any,
         client_id: Optional[str],
-        client_secret: Optional[str],
+        client_secret_file: Optional[str],
         base_url: Optional[str],
         region: Optional[str],
         token_cache: bool,
@@ -97,7 +119,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
         check_base_url(base_url)
         client = PortClient(
             require(client_id, "--client-id", "PORT_CLIENT_ID"),
-            require(client_secret, "--client-secret", "PORT_CLIENT_SECRET"),
+            client_secret(client_secret_file),
             base_url=base_url,
             region=region,
             token_cache=token_cache,
@@ -125,7 +147,14 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
             show_envvar=True,
             help=f"Port API base URL, with or without /v1.  [default: {DEFAULT_BASE_URL}]",
         ),
-        click.option("--client-secret", envvar="PORT_CLIENT_SECRET", show_envvar=True, help="Port client secret."),
+        click.option(
+            "--client-secret-file",
+            type=click.Path(dir_okay=False),
+            envvar="PORT_CLIENT_SECRET_FILE",
+            show_envvar=True,
+            help="Read the client secret from this file (a mounted secret) when PORT_CLIENT_SECRET is not set. "
+            "The secret itself is never an option: a command line shows in `ps` and in CI logs.",
+        ),
         click.option("--client-id", envvar="PORT_CLIENT_ID", show_envvar=True, help="Port client id."),
     ]
     for option in options:

@@ -61,7 +61,7 @@ class PortClient:
         self.api = api_base(base_url, region)
         self._client_id = client_id
         self._client_secret = client_secret
-        self._cache = TokenCache(self.api, client_id) if token_cache else None
+        self._cache = TokenCache(self.api, client_id, client_secret) if token_cache else None
         self._session = _without_429_retries(make_session())
         # POSTs that create: never sent twice
         self._create_session = _without_429_retries(make_session(retry_unsafe=False))

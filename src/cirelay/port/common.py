@@ -178,10 +178,13 @@ def _ambiguous(exc: CirelayError) -> bool:
 
 
 class TokenCache:
-    """Port tokens shared by the steps of one CI job: one 0600 file per base URL + client id."""
+    """Port tokens shared by the steps of one CI job: one 0600 file per base URL, client id and secret.
 
-    def __init__(self, api: str, client_id: str, directory: Optional[str] = None) -> None:
-        key = hashlib.sha256(f"{api}\n{client_id}".encode()).hexdigest()[:32]
+    The secret is part of the key, so a wrong or rotated secret is never answered by an older token.
+    """
+
+    def __init__(self, api: str, client_id: str, client_secret: str, directory: Optional[str] = None) -> None:
+        key = hashlib.sha256(f"{api}\n{client_id}\n{client_secret}".encode()).hexdigest()[:32]
         folder = directory or os.environ.get("RUNNER_TEMP") or tempfile.gettempdir()
         self.path = os.path.join(folder, f"cirelay-port-token-{key}.json")
 
