@@ -739,6 +739,17 @@ class CirelayGroup(click.Group):
     command_class = CirelayCommand
     group_class = type  # subgroups made with @group.group() are of this class too
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the subcommands with each one's whole first sentence, wrapped, never cut off with '...'."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=300)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
         """A group called without its subcommand shows its help on stderr and exits 2, a usage error.
 
@@ -2108,6 +2119,7 @@ output_option = click.option(
     "path",
     required=True,
     type=click.Path(dir_okay=False),
+    metavar="FILE",
     envvar="OCTOPLANT_OUTPUT",
     show_envvar=True,
     help="Where to save the ZIP; it appears there only once complete and checked.",
@@ -2244,7 +2256,7 @@ def export(
     waiting: WaitSettings,
     pickup_timeout: float,
 ) -> None:
-    """Order an export, wait for it, and save the checked ZIP at PATH."""
+    """Order an export, wait for it, and save the checked ZIP as the -o FILE."""
     contents = build_contents(kinds, contents_json, option_specs, raw_contents)
     check_output(path)
     result = make_client().export(
@@ -2284,7 +2296,7 @@ def order_cancel(*, make_client: Callable[[], OctoplantClient], name: str) -> No
 @click.argument("name", callback=not_empty)
 @output_option
 def order_download(*, make_client: Callable[[], OctoplantClient], name: str, path: str) -> None:
-    """Download the ZIP of finished export order NAME to PATH."""
+    """Download the ZIP of finished export order NAME as the -o FILE."""
     check_output(path)
     _emit_download(make_client().download(name, path))
 

@@ -741,6 +741,17 @@ class CirelayGroup(click.Group):
     command_class = CirelayCommand
     group_class = type  # subgroups made with @group.group() are of this class too
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the subcommands with each one's whole first sentence, wrapped, never cut off with '...'."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=300)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
         """A group called without its subcommand shows its help on stderr and exits 2, a usage error.
 
@@ -1896,13 +1907,20 @@ class PortClient:
             params["include"] = entity_paths(include)
         if exclude:
             params["exclude"] = entity_paths(exclude)
-        return self.call(
-            "GET",
-            f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
-            messages={404: _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)},
-            params=params,
-            key="entity",
-        )
+        missing = _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)
+        try:
+            return self.call(
+                "GET",
+                f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
+                messages={404: missing},
+                params=params,
+                key="entity",
+            )
+        except CirelayError as exc:
+            # One 404 for both: Port's own words say which ('Blueprint with identifier "x" was not found').
+            if exc.status == 404 and (exc.api_message or "").lower().startswith("blueprint"):
+                exc.message = exc.message.replace(missing, _BLUEPRINT_NOT_FOUND.format(bp=blueprint), 1)
+            raise
 
     def search_entities(
         self,

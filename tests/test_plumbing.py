@@ -386,3 +386,23 @@ def test_an_empty_value_is_exit_2_naming_it_before_anything_is_sent(script: str,
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {named}: must not be empty"
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("script", ["port", "zadig", "codearts", "octoplant"])
+def test_help_lists_every_command_with_its_whole_first_sentence(script: str) -> None:
+    module = load_script(script)
+    groups = [module.cli, *(c for c in module.cli.commands.values() if isinstance(c, click.Group))]
+    for group in groups:
+        args = [] if group is module.cli else [group.name]
+        text = cli_runner().invoke(module.cli, [*args, "--help"], terminal_width=80).stdout
+        listing = text.split("Commands:\n", 1)[1].split("\n\n", 1)[0]
+        assert "..." not in listing, f"{script} {group.name}: {listing}"
+        for name, command in group.commands.items():
+            first = (command.help or "").split("\n\n")[0].replace("\n", " ").split(". ")[0].rstrip(".")
+            assert " ".join(listing.split()).count(" ".join(first.split())) >= 1, f"{script} {name}: {first!r}"
+
+
+def test_octoplant_output_option_is_named_as_its_help_says() -> None:
+    text = cli_runner().invoke(load_script("octoplant").cli, ["export", "--help"], terminal_width=100).stdout
+    assert "-o, --output FILE" in text
+    assert "PATH" not in text

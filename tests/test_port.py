@@ -1384,3 +1384,15 @@ def test_the_token_cache_is_keyed_by_the_secret_too(mock: responses.RequestsMock
     assert result.exit_code == 1
     assert "Port rejected PORT_CLIENT_ID/PORT_CLIENT_SECRET" in result.stderr
     assert port.TokenCache(f"{API}", CLIENT, SECRET, str(ci_env)).load() == "tok-good"  # still there for the right one
+
+
+def test_get_of_a_missing_blueprint_says_the_blueprint_is_missing(mock: responses.RequestsMock) -> None:
+    add_token(mock)
+    url = f"{API}/blueprints/nope/entities/payments"
+    body = {"ok": False, "error": "not_found", "message": 'Blueprint with identifier "nope" was not found'}
+    mock.get(url, status=404, json=body)
+    result = invoke("entity", "get", "-b", "nope", "-i", "payments")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1].startswith(
+        'Error: blueprint nope not found: Blueprint with identifier "nope" was not found (404, GET '
+    )

@@ -226,6 +226,17 @@ class CirelayGroup(click.Group):
     command_class = CirelayCommand
     group_class = type  # subgroups made with @group.group() are of this class too
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the subcommands with each one's whole first sentence, wrapped, never cut off with '...'."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=300)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
         """A group called without its subcommand shows its help on stderr and exits 2, a usage error.
 

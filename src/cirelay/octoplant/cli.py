@@ -115,6 +115,7 @@ output_option = click.option(
     "path",
     required=True,
     type=click.Path(dir_okay=False),
+    metavar="FILE",
     envvar="OCTOPLANT_OUTPUT",
     show_envvar=True,
     help="Where to save the ZIP; it appears there only once complete and checked.",
@@ -251,7 +252,7 @@ def export(
     waiting: WaitSettings,
     pickup_timeout: float,
 ) -> None:
-    """Order an export, wait for it, and save the checked ZIP at PATH."""
+    """Order an export, wait for it, and save the checked ZIP as the -o FILE."""
     contents = build_contents(kinds, contents_json, option_specs, raw_contents)
     check_output(path)
     result = make_client().export(
@@ -291,6 +292,6 @@ def order_cancel(*, make_client: Callable[[], OctoplantClient], name: str) -> No
 @click.argument("name", callback=not_empty)
 @output_option
 def order_download(*, make_client: Callable[[], OctoplantClient], name: str, path: str) -> None:
-    """Download the ZIP of finished export order NAME to PATH."""
+    """Download the ZIP of finished export order NAME as the -o FILE."""
     check_output(path)
     _emit_download(make_client().download(name, path))

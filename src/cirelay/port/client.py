@@ -249,13 +249,20 @@ class PortClient:
             params["include"] = entity_paths(include)
         if exclude:
             params["exclude"] = entity_paths(exclude)
-        return self.call(
-            "GET",
-            f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
-            messages={404: _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)},
-            params=params,
-            key="entity",
-        )
+        missing = _ENTITY_NOT_FOUND.format(id=identifier, bp=blueprint)
+        try:
+            return self.call(
+                "GET",
+                f"/blueprints/{_q(blueprint)}/entities/{_q(identifier)}",
+                messages={404: missing},
+                params=params,
+                key="entity",
+            )
+        except CirelayError as exc:
+            # One 404 for both: Port's own words say which ('Blueprint with identifier "x" was not found').
+            if exc.status == 404 and (exc.api_message or "").lower().startswith("blueprint"):
+                exc.message = exc.message.replace(missing, _BLUEPRINT_NOT_FOUND.format(bp=blueprint), 1)
+            raise
 
     def search_entities(
         self,
