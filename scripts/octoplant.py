@@ -47,7 +47,7 @@ import threading
 import time
 import uuid
 from datetime import datetime
-from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Type, Union
 from urllib.parse import quote, quote_plus
 
 import click
@@ -930,17 +930,24 @@ def api_request(
     **kwargs: Any,
 ) -> Any:
     """Send one request; return the decoded JSON body or raise CirelayError."""
-    try:
-        response = session.request(method, url, **kwargs)
-    except requests.exceptions.RetryError as exc:
-        raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-    except requests.exceptions.InvalidHeader:
-        # requests quotes the offending header value, which may be a credential: never show it.
-        raise CirelayError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
-    except requests.exceptions.RequestException as exc:
-        raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+    response = send(session, method, url, **kwargs)
     raise_for_status(response, messages)
     return decode_json(response)
+
+
+def send(
+    session: requests.Session, method: str, url: str, *, error: Type[CirelayError] = CirelayError, **kwargs: Any
+) -> requests.Response:
+    """One HTTP exchange (urllib3 retries inside); a request that got no answer raises `error`, any answer returns."""
+    try:
+        return session.request(method, url, **kwargs)
+    except requests.exceptions.RetryError as exc:
+        raise error(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+    except requests.exceptions.InvalidHeader:
+        # requests quotes the offending header value, which may be a credential: never show it.
+        raise error(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
+    except requests.exceptions.RequestException as exc:
+        raise error(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
 
 
 def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
@@ -1522,6 +1529,14 @@ class OctoplantClient:
             raise CirelayError(f"octoplant accepted the order but sent no order name (POST {url})", result=order)
         return dict(annotate(order))
 
+    def cancel_quietly(self, name: str) -> None:
+        """Cancel an order we give up on, saying so; a cancel that fails is said too, not raised."""
+        log(f"cancelling export order {name}")
+        try:
+            self.cancel_order(name)
+        except CirelayError as exc:
+            log(f"could not cancel export order {name}: {exc.message}")
+
     def get_order(self, name: str) -> Dict[str, Any]:
         """GET /v1/order/{name}: the order's state."""
         response = self.send("GET", self.order_url(name), messages={404: f"export order {name} not found (HTTP 404)"})
@@ -1583,11 +1598,7 @@ class OctoplantClient:
             if type(exc) is not CirelayError or not exc.message.endswith(f"{given_up} ({self.order_url(name)})"):
                 raise
             if cancel:
-                log(f"cancelling export order {name}")
-                try:
-                    self.cancel_order(name)
-                except CirelayError as cancel_error:
-                    log(f"could not cancel export order {name}: {cancel_error.message}")
+                self.cancel_quietly(name)
             raise CirelayError(f"export order {name} is {given_up} ({self.order_url(name)})", result=exc.result)
         return order
 
@@ -1717,11 +1728,7 @@ class OctoplantClient:
         log(f"ordered export {name} ({', '.join(contents)})")
         if stopped:  # stopped while ordering: the order exists now, so it goes as one stopped while waiting
             if cancel:
-                log(f"cancelling export order {name}")
-                try:
-                    self.cancel_order(name)
-                except CirelayError as exc:
-                    log(f"could not cancel export order {name}: {exc.message}")
+                self.cancel_quietly(name)
             raise KeyboardInterrupt
         try:
             finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout)

@@ -50,7 +50,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Type
 from urllib.parse import quote, quote_plus, urlsplit
 
 import click
@@ -1678,17 +1678,24 @@ def api_request(
     **kwargs: Any,
 ) -> Any:
     """Send one request; return the decoded JSON body or raise CirelayError."""
-    try:
-        response = session.request(method, url, **kwargs)
-    except requests.exceptions.RetryError as exc:
-        raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-    except requests.exceptions.InvalidHeader:
-        # requests quotes the offending header value, which may be a credential: never show it.
-        raise CirelayError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
-    except requests.exceptions.RequestException as exc:
-        raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+    response = send(session, method, url, **kwargs)
     raise_for_status(response, messages)
     return decode_json(response)
+
+
+def send(
+    session: requests.Session, method: str, url: str, *, error: Type[CirelayError] = CirelayError, **kwargs: Any
+) -> requests.Response:
+    """One HTTP exchange (urllib3 retries inside); a request that got no answer raises `error`, any answer returns."""
+    try:
+        return session.request(method, url, **kwargs)
+    except requests.exceptions.RetryError as exc:
+        raise error(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+    except requests.exceptions.InvalidHeader:
+        # requests quotes the offending header value, which may be a credential: never show it.
+        raise error(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
+    except requests.exceptions.RequestException as exc:
+        raise error(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
 
 
 def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
@@ -1794,15 +1801,8 @@ class PortClient:
             self._token, self._token_fresh = self._fetch_token(), True
 
     def _send(self, session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One HTTP exchange (urllib3 retries 5xx and connection errors inside), errors as CirelayError."""
-        try:
-            return session.request(method, url, **kwargs)
-        except requests.exceptions.RetryError as exc:
-            raise PortError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-        except requests.exceptions.InvalidHeader:
-            raise PortError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
-        except requests.exceptions.RequestException as exc:
-            raise PortError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+        """One HTTP exchange (urllib3 retries 5xx and connection errors inside), errors as PortError."""
+        return send(session, method, url, error=PortError, **kwargs)
 
     def _checked(self, response: requests.Response, messages: Optional[Dict[int, str]]) -> Any:
         """The decoded body of a 2xx, or PortError naming Port's X-Trace-Id."""

@@ -43,7 +43,7 @@ import signal
 import sys
 import time
 import uuid
-from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Type
 from urllib.parse import quote, quote_plus
 
 import click
@@ -925,17 +925,24 @@ def api_request(
     **kwargs: Any,
 ) -> Any:
     """Send one request; return the decoded JSON body or raise CirelayError."""
-    try:
-        response = session.request(method, url, **kwargs)
-    except requests.exceptions.RetryError as exc:
-        raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-    except requests.exceptions.InvalidHeader:
-        # requests quotes the offending header value, which may be a credential: never show it.
-        raise CirelayError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
-    except requests.exceptions.RequestException as exc:
-        raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+    response = send(session, method, url, **kwargs)
     raise_for_status(response, messages)
     return decode_json(response)
+
+
+def send(
+    session: requests.Session, method: str, url: str, *, error: Type[CirelayError] = CirelayError, **kwargs: Any
+) -> requests.Response:
+    """One HTTP exchange (urllib3 retries inside); a request that got no answer raises `error`, any answer returns."""
+    try:
+        return session.request(method, url, **kwargs)
+    except requests.exceptions.RetryError as exc:
+        raise error(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+    except requests.exceptions.InvalidHeader:
+        # requests quotes the offending header value, which may be a credential: never show it.
+        raise error(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
+    except requests.exceptions.RequestException as exc:
+        raise error(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
 
 
 def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
@@ -1789,6 +1796,11 @@ id_option = click.option(
 )
 
 
+def task_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--url, -w/--workflow and --id: what names one task, and `make_client`."""
+    return connection_options(workflow_option(id_option(command)))
+
+
 @click.group(cls=CirelayGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="cirelay-zadig")
 def cli() -> None:
@@ -1863,9 +1875,7 @@ def task_create(
 
 
 @task.command("get")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 def task_get(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Show one legacy task and its status."""
     task = Task(make_client(), workflow, task_id, custom=False)
@@ -1873,17 +1883,9 @@ def task_get(make_client: Callable[[], ZadigClient], workflow: str, task_id: int
 
 
 @task.command("restart")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 @wait_options(wait_flag=True)
-def task_restart(
-    make_client: Callable[[], ZadigClient],
-    *,
-    workflow: str,
-    task_id: int,
-    waiting: WaitSettings,
-) -> None:
+def task_restart(make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, waiting: WaitSettings) -> None:
     """Restart a failed, timed-out or cancelled legacy task (the same task ID runs again)."""
     client = make_client()
     answer = client.restart_task(workflow, task_id)
@@ -1893,9 +1895,7 @@ def task_restart(
 
 
 @task.command("cancel")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 def task_cancel(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Cancel a legacy task."""
     task = Task(make_client(), workflow, task_id, custom=False)
@@ -1903,17 +1903,9 @@ def task_cancel(make_client: Callable[[], ZadigClient], workflow: str, task_id: 
 
 
 @task.command("wait")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 @wait_options(wait_flag=False)
-def task_wait(
-    make_client: Callable[[], ZadigClient],
-    *,
-    workflow: str,
-    task_id: int,
-    waiting: WaitSettings,
-) -> None:
+def task_wait(make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, waiting: WaitSettings) -> None:
     """Wait for a legacy task to finish: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
     follow(Task(make_client(), workflow, task_id, custom=False), waiting)
 
@@ -1982,9 +1974,7 @@ def custom_run(
 
 
 @custom.command("get")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 def custom_get(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Show one custom workflow task with its stages and jobs."""
     client = make_client()
@@ -1993,9 +1983,7 @@ def custom_get(make_client: Callable[[], ZadigClient], workflow: str, task_id: i
 
 
 @custom.command("cancel")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 def custom_cancel(make_client: Callable[[], ZadigClient], workflow: str, task_id: int) -> None:
     """Cancel a custom workflow task."""
     task = Task(make_client(), workflow, task_id, custom=True)
@@ -2025,17 +2013,9 @@ def custom_retry(
 
 
 @custom.command("wait")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 @wait_options(wait_flag=False)
-def custom_wait(
-    make_client: Callable[[], ZadigClient],
-    *,
-    workflow: str,
-    task_id: int,
-    waiting: WaitSettings,
-) -> None:
+def custom_wait(make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, waiting: WaitSettings) -> None:
     """Wait for a custom workflow task: exit 0 when it passed, 1 when it ended otherwise, 3 on timeout."""
     client = make_client()
     first = client.get_custom(workflow, task_id)
@@ -2056,9 +2036,7 @@ def pick_job(found: List[Dict[str, Any]], name: str, task_id: int) -> List[Dict[
 
 
 @custom.command("approve")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 @click.option("--reject", is_flag=True, help="Reject instead of approving.")
 @click.option("--comment", default="", help="A comment that goes with the decision.")
 @click.option(
@@ -2105,9 +2083,7 @@ def custom_approve(
 
 
 @custom.command("resume")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 @click.option(
     "-p", "--project", envvar="ZADIG_PROJECT", show_envvar=True, help="Project key. Default: the task's project."
 )
@@ -2157,9 +2133,7 @@ def custom_list(make_client: Callable[[], ZadigClient], *, project: str, workflo
 
 
 @custom.command("logs")
-@connection_options
-@workflow_option
-@id_option
+@task_options
 @click.option("--job", "job", help="Only this job (job task name or job name). Default: every job, in order.")
 def custom_logs(make_client: Callable[[], ZadigClient], *, workflow: str, task_id: int, job: Optional[str]) -> None:
     """Print the logs of a custom workflow task's jobs as text (Zadig v3.4+).

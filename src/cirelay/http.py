@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Type
 from urllib.parse import quote, quote_plus
 
 import requests
@@ -167,17 +167,24 @@ def api_request(
     **kwargs: Any,
 ) -> Any:
     """Send one request; return the decoded JSON body or raise CirelayError."""
-    try:
-        response = session.request(method, url, **kwargs)
-    except requests.exceptions.RetryError as exc:
-        raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-    except requests.exceptions.InvalidHeader:
-        # requests quotes the offending header value, which may be a credential: never show it.
-        raise CirelayError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
-    except requests.exceptions.RequestException as exc:
-        raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+    response = send(session, method, url, **kwargs)
     raise_for_status(response, messages)
     return decode_json(response)
+
+
+def send(
+    session: requests.Session, method: str, url: str, *, error: Type[CirelayError] = CirelayError, **kwargs: Any
+) -> requests.Response:
+    """One HTTP exchange (urllib3 retries inside); a request that got no answer raises `error`, any answer returns."""
+    try:
+        return session.request(method, url, **kwargs)
+    except requests.exceptions.RetryError as exc:
+        raise error(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
+    except requests.exceptions.InvalidHeader:
+        # requests quotes the offending header value, which may be a credential: never show it.
+        raise error(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
+    except requests.exceptions.RequestException as exc:
+        raise error(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
 
 
 def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:

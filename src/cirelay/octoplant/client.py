@@ -589,6 +589,14 @@ class OctoplantClient:
             raise CirelayError(f"octoplant accepted the order but sent no order name (POST {url})", result=order)
         return dict(annotate(order))
 
+    def cancel_quietly(self, name: str) -> None:
+        """Cancel an order we give up on, saying so; a cancel that fails is said too, not raised."""
+        log(f"cancelling export order {name}")
+        try:
+            self.cancel_order(name)
+        except CirelayError as exc:
+            log(f"could not cancel export order {name}: {exc.message}")
+
     def get_order(self, name: str) -> Dict[str, Any]:
         """GET /v1/order/{name}: the order's state."""
         response = self.send("GET", self.order_url(name), messages={404: f"export order {name} not found (HTTP 404)"})
@@ -650,11 +658,7 @@ class OctoplantClient:
             if type(exc) is not CirelayError or not exc.message.endswith(f"{given_up} ({self.order_url(name)})"):
                 raise
             if cancel:
-                log(f"cancelling export order {name}")
-                try:
-                    self.cancel_order(name)
-                except CirelayError as cancel_error:
-                    log(f"could not cancel export order {name}: {cancel_error.message}")
+                self.cancel_quietly(name)
             raise CirelayError(f"export order {name} is {given_up} ({self.order_url(name)})", result=exc.result)
         return order
 
@@ -784,11 +788,7 @@ class OctoplantClient:
         log(f"ordered export {name} ({', '.join(contents)})")
         if stopped:  # stopped while ordering: the order exists now, so it goes as one stopped while waiting
             if cancel:
-                log(f"cancelling export order {name}")
-                try:
-                    self.cancel_order(name)
-                except CirelayError as exc:
-                    log(f"could not cancel export order {name}: {exc.message}")
+                self.cancel_quietly(name)
             raise KeyboardInterrupt
         try:
             finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout)

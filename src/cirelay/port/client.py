@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import requests
 
 from cirelay.errors import CirelayError
-from cirelay.http import RETRY_ATTEMPTS, decode_json, make_session, raise_for_status, redact
+from cirelay.http import decode_json, make_session, raise_for_status, redact, send
 from cirelay.output import log, mask
 from cirelay.port.bulk import _NOT_SENT, _failure, _map_bulk_result, _NotSent, plan_upsert_batches, run_batches
 from cirelay.port.common import (
@@ -136,15 +136,8 @@ class PortClient:
             self._token, self._token_fresh = self._fetch_token(), True
 
     def _send(self, session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One HTTP exchange (urllib3 retries 5xx and connection errors inside), errors as CirelayError."""
-        try:
-            return session.request(method, url, **kwargs)
-        except requests.exceptions.RetryError as exc:
-            raise PortError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-        except requests.exceptions.InvalidHeader:
-            raise PortError(f"could not send {method} {url}: a header holds characters HTTP cannot carry", url=url)
-        except requests.exceptions.RequestException as exc:
-            raise PortError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+        """One HTTP exchange (urllib3 retries 5xx and connection errors inside), errors as PortError."""
+        return send(session, method, url, error=PortError, **kwargs)
 
     def _checked(self, response: requests.Response, messages: Optional[Dict[int, str]]) -> Any:
         """The decoded body of a 2xx, or PortError naming Port's X-Trace-Id."""
