@@ -445,6 +445,8 @@ class OrbRunner:
 
     def job(self, name: str, **given: Any) -> List[subprocess.CompletedProcess]:
         spec = self.orb["jobs"][name]
+        # The jobs keep results under /tmp by default; here they go to the test's own folder.
+        given.setdefault("artifacts", str(Path(self.workdir) / "cirelay-results"))
         params = _resolve(spec.get("parameters") or {}, given, f"job {name}")
         self.steps = []
         self._steps(_render(spec["steps"], params))
@@ -628,21 +630,46 @@ def test_env_var_name_naming_an_unset_variable_says_so(runner_for: Any) -> None:
     assert "TEAM_PORT_ID is not set" in stderr and "PORT_CLIENT_ID" in stderr
 
 
-def test_report_to_port_job_runs_each_action(runner_for: Any) -> None:
+def _all_steps(steps: Any) -> Iterator[Dict[str, Any]]:
+    """Every step, inside when/unless too."""
+    for step in steps or []:
+        if isinstance(step, dict):
+            yield step
+            for body in step.values():
+                if isinstance(body, dict) and "steps" in body:
+                    yield from _all_steps(body["steps"])
+
+
+def test_report_to_port_job_runs_each_action(runner_for: Any, tmp_path: Path) -> None:
     port_fake = need_platform("port")
     runner, fake = runner_for("port", extra={"CIRCLECI": "true", "CIRCLE_JOB": "report", "CIRCLE_BUILD_NUM": "9"})
-    # Each job: the setup command's two run steps (cache key, environment), then the one command.
-    steps = runner.job("report_to_port", blueprint="ciJob")
-    assert len(steps) == 3 and _json(steps[2])["properties"]["status"] == "success"
+    kept = tmp_path / "kept"
+    # Each job: the setup command's two run steps (cache key, environment), the artifacts folder, then the command.
+    steps = runner.job("report_to_port", blueprint="ciJob", artifacts=str(kept))
+    assert len(steps) == 4 and _json(steps[3])["properties"]["status"] == "success"
     assert "nothing to install" in steps[1].stderr  # this test's Python has requests and click
+    # The result and its summary are kept, and stored as the job's artifacts.
+    assert json.loads((kept / "port-ci-report.json").read_text())["properties"]["status"] == "success"
+    assert (kept / "summary.md").read_text().startswith("### ")
+    assert runner.artifacts[-1] == {"path": str(kept), "destination": "cirelay-results"}
     steps = runner.job(
-        "report_to_port", action="upsert_entity", blueprint="microservice", identifier="job-made", properties="{}"
-    )
+        "report_to_port", action="upsert_entity", blueprint="microservice", identifier="job-made", properties="{}",
+        artifacts="",
+    )  # fmt: skip
     assert "job-made" in fake.entities["microservice"]
-    steps = runner.job("report_to_port", action="update_run", run_id=port_fake.SEEDED_RUN, summary="ok")
-    assert len(steps) == 3 and fake.runs[port_fake.SEEDED_RUN]["status"] == "SUCCESS"
-    steps = runner.job("report_to_port", blueprint="ciJob", cache=False)
+    steps = runner.job("report_to_port", action="update_run", run_id=port_fake.SEEDED_RUN, summary="ok", artifacts="")
+    assert len(steps) == 3 and fake.runs[port_fake.SEEDED_RUN]["status"] == "SUCCESS"  # no artifacts step
+    steps = runner.job("report_to_port", blueprint="ciJob", cache=False, artifacts="")
     assert len(steps) == 2 and _json(steps[1])["properties"]["status"] == "success"  # no cache key step
+
+
+def test_every_job_keeps_its_results_as_artifacts_by_default(orb: Dict[str, Any]) -> None:
+    for name, job in orb["jobs"].items():
+        assert job["parameters"]["artifacts"]["default"] == "/tmp/cirelay-results", name
+        stored = [s for s in _all_steps(job["steps"]) if "store_artifacts" in s]
+        assert {
+            "store_artifacts": {"path": "<< parameters.artifacts >>", "destination": "cirelay-results"}
+        } in stored, name
 
 
 def test_a_long_step_prints_a_keepalive_line(runner_for: Any) -> None:
@@ -687,7 +714,9 @@ def test_the_setup_command_installs_once_and_a_fresh_job_restores_it_from_the_ca
 ) -> None:
     cache = CircleCache()
     cold = _runner_like(runner_for, tmp_path, cache, "cold")
-    steps = cold.job("report_to_port", action="upsert_entity", blueprint="microservice", identifier="cold")
+    steps = cold.job(
+        "report_to_port", action="upsert_entity", blueprint="microservice", identifier="cold", artifacts=""
+    )
     key_step, setup_step, command_step = steps
     (name,) = (tmp_path / "cold" / "cirelay" / "venv-key").read_text().split()
     assert re.fullmatch(r"py3\.\d+\.\d+-[0-9a-f]{16}", name) and name in key_step.stderr
@@ -767,7 +796,10 @@ def test_octoplant_export_job_keeps_the_zip(runner_for: Any, tmp_path: Path) -> 
     assert result["path"] == str(out)
     assert result["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert "contents.json" in zipfile.ZipFile(out).namelist()
-    assert runner.artifacts == [{"path": str(out), "destination": "octoplant-export.zip"}]
+    assert runner.artifacts == [
+        {"path": str(out), "destination": "octoplant-export.zip"},
+        {"path": str(runner.workdir / "cirelay-results"), "destination": "cirelay-results"},  # result + summary
+    ]
     assert octoplant_fake.PASSWORD not in steps[-1].stdout + steps[-1].stderr
 
 
