@@ -2045,6 +2045,8 @@ class PortClient:
                 headers={"Content-Type": "application/json"},
             )
         except CirelayError as exc:
+            if exc.status == 401:  # a fresh token refused: the credentials are wrong for every batch, stop the run
+                raise
             if exc.status == 413 and len(batch) > 1:
                 half = len(batch) // 2
                 done = self._send_batch(blueprint, batch[:half], params)

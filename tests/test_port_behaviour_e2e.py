@@ -556,3 +556,17 @@ def test_token_refused_on_first_use_is_a_credentials_error(fake: fakeport.PortFa
     assert done.returncode == 1
     assert "Port refused a new access token on its first use (401)" in done.stderr
     assert tokens_asked(fake) == 1
+
+
+def test_bulk_with_credentials_refused_stops_at_once(
+    fake: fakeport.PortFake, env: Dict[str, str], tmp_path: Path
+) -> None:
+    # Every batch would meet the same refusal: one credentials error, not one failure per batch (issue 14.2).
+    fake.refuse_tokens = True
+    entities = tmp_path / "e.ndjson"
+    entities.write_text("".join(json.dumps({"identifier": f"svc-{n}"}) + "\n" for n in range(100)))
+    done = port(env, "entity", "bulk-upsert", "-b", "microservice", "--file", str(entities))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("Error: Port refused a new access token on its first use")
+    assert "batch of" not in done.stderr
+    assert len(fake.seen("POST", r"/v1/blueprints/microservice/entities/bulk")) <= 4  # at most the first in flight
