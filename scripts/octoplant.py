@@ -407,12 +407,13 @@ def emit(
 # --- src/cirelay/waiting.py ----------------------------------------
 
 class WaitSettings(NamedTuple):
-    """What a command was told about waiting: --wait, --timeout, --poll-max and --cancel-on-timeout."""
+    """What a command was told about waiting: --wait, --timeout, --poll-max, --cancel-on-timeout, --verbose."""
 
     wait: bool = True
     timeout: float = 3600.0
     poll_max: float = 15.0
     cancel: bool = False
+    verbose: bool = False
 
     def run(
         self,
@@ -423,7 +424,10 @@ class WaitSettings(NamedTuple):
         url: Optional[str] = None,
         on_cancel: Optional[Callable[[], None]] = None,
     ) -> Any:
-        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked."""
+        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked.
+
+        With --verbose every poll says where the wait is, all of it one ::group:: fold in GitHub Actions.
+        """
         return wait_for(
             poll,
             state_of,
@@ -433,6 +437,7 @@ class WaitSettings(NamedTuple):
             start=min(2.0, self.poll_max),
             ceiling=self.poll_max,
             on_abandon=on_cancel if self.cancel else None,
+            verbose=self.verbose,
         )
 
 
@@ -447,6 +452,7 @@ def wait_for(
     factor: float = 1.5,
     ceiling: float = 15.0,
     on_abandon: Optional[Callable[[], None]] = None,
+    verbose: bool = False,
 ) -> Any:
     """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
 
@@ -464,9 +470,18 @@ def wait_for(
         return seen[0]
 
     try:
-        return _wait_loop(
-            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
-        )
+        with log_group(f"waiting for {what}") if verbose else contextlib.nullcontext():
+            return _wait_loop(
+                polled,
+                state_of,
+                timeout=timeout,
+                what=what,
+                url=url,
+                start=start,
+                factor=factor,
+                ceiling=ceiling,
+                verbose=verbose,
+            )
     except WaitTimeout as exc:
         if on_abandon is not None and _abandon(on_abandon, what):
             # The cancel took effect: the task is not running remotely any more, so do not say it may be.
@@ -505,16 +520,23 @@ def _wait_loop(
     start: float,
     factor: float,
     ceiling: float,
+    verbose: bool = False,
 ) -> Any:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay, shown = start, None
     where = _where(url)
+    polls = 0
     while True:
         current = poll()
+        polls += 1
         outcome, description = state_of(current)
         if description != shown:
             log(f"{what}: {description}")
             shown = description
+        elif verbose:  # the same state again: said only when asked, with where the wait is
+            left = max(0.0, deadline - time.monotonic())
+            log(f"{what}: still {description} (poll {polls}, {time.monotonic() - started:.0f} s in, {left:.0f} s left)")
         if outcome == "success":
             return current
         if outcome == "failure":
@@ -610,10 +632,17 @@ def wait_options(
                 timeout=timeout,
                 poll_max=poll_max,
                 cancel=bool(kwargs.pop("cancel_on_timeout", False)),
+                verbose=bool(kwargs.pop("verbose", False)),
             )
             return command(*args, waiting=settings, **kwargs)
 
         options = [
+            click.option(
+                "--verbose",
+                is_flag=True,
+                help="Say where the wait is at every poll, not only when the state changes "
+                "(folded in one group in GitHub Actions).",
+            ),
             click.option(
                 "--poll-max",
                 type=click.FloatRange(min=1),
@@ -1557,7 +1586,14 @@ class OctoplantClient:
         return order
 
     def wait(
-        self, name: str, *, timeout: float, poll_max: float, cancel: bool, pickup_timeout: float = PICKUP_TIMEOUT
+        self,
+        name: str,
+        *,
+        timeout: float,
+        poll_max: float,
+        cancel: bool,
+        pickup_timeout: float = PICKUP_TIMEOUT,
+        verbose: bool = False,
     ) -> Dict[str, Any]:
         """Poll the order until it succeeds (returned), fails (exit 1) or the timeout passes (exit 3).
 
@@ -1593,6 +1629,7 @@ class OctoplantClient:
                 factor=POLL_FACTOR,
                 ceiling=poll_max,
                 on_abandon=abandon if cancel else None,
+                verbose=verbose,
             )
         except CirelayError as exc:
             if type(exc) is not CirelayError or not exc.message.endswith(f"{given_up} ({self.order_url(name)})"):
@@ -1718,6 +1755,7 @@ class OctoplantClient:
         poll_max: float,
         cancel: bool,
         pickup_timeout: float = PICKUP_TIMEOUT,
+        verbose: bool = False,
     ) -> Dict[str, Any]:
         """Order an export, wait for it, download and check the ZIP (and that every kind ordered arrived)."""
         if self._token is None:
@@ -1731,7 +1769,9 @@ class OctoplantClient:
                 self.cancel_quietly(name)
             raise KeyboardInterrupt
         try:
-            finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout)
+            finished = self.wait(
+                name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout, verbose=verbose
+            )
         except WaitInterrupted as exc:
             if exc.result is None:  # stopped during the first poll: the order as ordered is the last state seen
                 raise WaitInterrupted(order, cancelled=exc.cancelled)
@@ -2273,6 +2313,7 @@ def export(
         poll_max=waiting.poll_max,
         cancel=waiting.cancel,
         pickup_timeout=pickup_timeout,
+        verbose=waiting.verbose,
     )
     _emit_download(result)
 

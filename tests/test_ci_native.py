@@ -245,3 +245,41 @@ def test_rerun_hint_hides_secret_option_values(monkeypatch: pytest.MonkeyPatch, 
         "cirelay demo cmd failed (exit 1). To run it again with the same inputs:",
         "  python x.py cmd --password '***' '--api-token=***' --no-token-cache next --client-secret-file f",
     ]
+
+
+def test_verbose_wait_says_every_poll_folded_in_one_group(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    clock = [0.0]
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("time.sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    states = iter(["running", "running", "running", "passed"])
+    settings = core.WaitSettings(timeout=60, poll_max=2, verbose=True)
+    settings.run(lambda: next(states), lambda s: ("success" if s == "passed" else "pending", s), what="task 8")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "::group::waiting for task 8" and lines[-1] == "::endgroup::"
+    assert lines[1] == "task 8: running"
+    assert lines[2] == "task 8: still running (poll 2, 2 s in, 58 s left)"
+    assert lines[3] == "task 8: still running (poll 3, 4 s in, 56 s left)"
+    assert lines[4] == "task 8: passed"
+    quiet = core.WaitSettings(timeout=60, poll_max=2)
+    states = iter(["running", "running", "passed"])
+    quiet.run(lambda: next(states), lambda s: ("success" if s == "passed" else "pending", s), what="task 9")
+    assert capsys.readouterr().err.splitlines() == ["task 9: running", "task 9: passed"]  # changes only
+
+
+@pytest.mark.parametrize(
+    ("script", "args"),
+    [
+        ("zadig", ["custom", "wait"]),
+        ("codearts", ["run", "wait"]),
+        ("octoplant", ["export"]),
+        ("zadig", ["task", "wait"]),
+    ],
+)
+def test_every_wait_offers_verbose(script: str, args: List[str]) -> None:
+    from tests.conftest import cli_runner
+
+    text = cli_runner().invoke(load_script(script).cli, [*args, "--help"]).stdout
+    assert "--verbose" in text and "--poll-max" in text

@@ -97,10 +97,17 @@ def wait_options(
                 timeout=timeout,
                 poll_max=poll_max,
                 cancel=bool(kwargs.pop("cancel_on_timeout", False)),
+                verbose=bool(kwargs.pop("verbose", False)),
             )
             return command(*args, waiting=settings, **kwargs)
 
         options = [
+            click.option(
+                "--verbose",
+                is_flag=True,
+                help="Say where the wait is at every poll, not only when the state changes "
+                "(folded in one group in GitHub Actions).",
+            ),
             click.option(
                 "--poll-max",
                 type=click.FloatRange(min=1),

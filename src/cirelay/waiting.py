@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple
 
 from cirelay.errors import CirelayError, WaitInterrupted, WaitTimeout
-from cirelay.output import annotation, log
+from cirelay.output import annotation, log, log_group
 
 
 class WaitSettings(NamedTuple):
-    """What a command was told about waiting: --wait, --timeout, --poll-max and --cancel-on-timeout."""
+    """What a command was told about waiting: --wait, --timeout, --poll-max, --cancel-on-timeout, --verbose."""
 
     wait: bool = True
     timeout: float = 3600.0
     poll_max: float = 15.0
     cancel: bool = False
+    verbose: bool = False
 
     def run(
         self,
@@ -26,7 +28,10 @@ class WaitSettings(NamedTuple):
         url: Optional[str] = None,
         on_cancel: Optional[Callable[[], None]] = None,
     ) -> Any:
-        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked."""
+        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked.
+
+        With --verbose every poll says where the wait is, all of it one ::group:: fold in GitHub Actions.
+        """
         return wait_for(
             poll,
             state_of,
@@ -36,6 +41,7 @@ class WaitSettings(NamedTuple):
             start=min(2.0, self.poll_max),
             ceiling=self.poll_max,
             on_abandon=on_cancel if self.cancel else None,
+            verbose=self.verbose,
         )
 
 
@@ -50,6 +56,7 @@ def wait_for(
     factor: float = 1.5,
     ceiling: float = 15.0,
     on_abandon: Optional[Callable[[], None]] = None,
+    verbose: bool = False,
 ) -> Any:
     """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
 
@@ -67,9 +74,18 @@ def wait_for(
         return seen[0]
 
     try:
-        return _wait_loop(
-            polled, state_of, timeout=timeout, what=what, url=url, start=start, factor=factor, ceiling=ceiling
-        )
+        with log_group(f"waiting for {what}") if verbose else contextlib.nullcontext():
+            return _wait_loop(
+                polled,
+                state_of,
+                timeout=timeout,
+                what=what,
+                url=url,
+                start=start,
+                factor=factor,
+                ceiling=ceiling,
+                verbose=verbose,
+            )
     except WaitTimeout as exc:
         if on_abandon is not None and _abandon(on_abandon, what):
             # The cancel took effect: the task is not running remotely any more, so do not say it may be.
@@ -108,16 +124,23 @@ def _wait_loop(
     start: float,
     factor: float,
     ceiling: float,
+    verbose: bool = False,
 ) -> Any:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay, shown = start, None
     where = _where(url)
+    polls = 0
     while True:
         current = poll()
+        polls += 1
         outcome, description = state_of(current)
         if description != shown:
             log(f"{what}: {description}")
             shown = description
+        elif verbose:  # the same state again: said only when asked, with where the wait is
+            left = max(0.0, deadline - time.monotonic())
+            log(f"{what}: still {description} (poll {polls}, {time.monotonic() - started:.0f} s in, {left:.0f} s left)")
         if outcome == "success":
             return current
         if outcome == "failure":

@@ -262,6 +262,7 @@ def export(
         poll_max=waiting.poll_max,
         cancel=waiting.cancel,
         pickup_timeout=pickup_timeout,
+        verbose=waiting.verbose,
     )
     _emit_download(result)
 

@@ -617,7 +617,14 @@ class OctoplantClient:
         return order
 
     def wait(
-        self, name: str, *, timeout: float, poll_max: float, cancel: bool, pickup_timeout: float = PICKUP_TIMEOUT
+        self,
+        name: str,
+        *,
+        timeout: float,
+        poll_max: float,
+        cancel: bool,
+        pickup_timeout: float = PICKUP_TIMEOUT,
+        verbose: bool = False,
     ) -> Dict[str, Any]:
         """Poll the order until it succeeds (returned), fails (exit 1) or the timeout passes (exit 3).
 
@@ -653,6 +660,7 @@ class OctoplantClient:
                 factor=POLL_FACTOR,
                 ceiling=poll_max,
                 on_abandon=abandon if cancel else None,
+                verbose=verbose,
             )
         except CirelayError as exc:
             if type(exc) is not CirelayError or not exc.message.endswith(f"{given_up} ({self.order_url(name)})"):
@@ -778,6 +786,7 @@ class OctoplantClient:
         poll_max: float,
         cancel: bool,
         pickup_timeout: float = PICKUP_TIMEOUT,
+        verbose: bool = False,
     ) -> Dict[str, Any]:
         """Order an export, wait for it, download and check the ZIP (and that every kind ordered arrived)."""
         if self._token is None:
@@ -791,7 +800,9 @@ class OctoplantClient:
                 self.cancel_quietly(name)
             raise KeyboardInterrupt
         try:
-            finished = self.wait(name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout)
+            finished = self.wait(
+                name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout, verbose=verbose
+            )
         except WaitInterrupted as exc:
             if exc.result is None:  # stopped during the first poll: the order as ordered is the last state seen
                 raise WaitInterrupted(order, cancelled=exc.cancelled)
