@@ -70,8 +70,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Pattern, Set, Tuple
 from urllib.parse import unquote
 
-from tests.fakes.base import FakeServer, Reply, Request, json_reply
-from tests.fakes.port_contract import PortContract
+from cirelay.emulators.base import FakeServer, Reply, Request, json_reply
+from cirelay.emulators.port_contract import PortContract
 
 CLIENT_ID = "cirelay-demo-client"
 CLIENT_SECRET = "cirelay-demo-secret-7Qx9"  # the fake's own; tests assert it never shows in output
@@ -789,3 +789,18 @@ def make_server() -> PortFake:
 def env_for(url: str) -> Dict[str, str]:
     """What scripts/port.py needs to talk to this fake."""
     return {"PORT_BASE_URL": url, "PORT_CLIENT_ID": CLIENT_ID, "PORT_CLIENT_SECRET": CLIENT_SECRET}
+
+
+def fixtures(fake: PortFake) -> Dict[str, Any]:
+    """What this fake holds (the `cirelay-emulators fixtures` entry): read from its state, not restated."""
+    with fake._state:
+        return {
+            "credentials": {"client_id": fake.client_id, "client_secret": fake.client_secret},
+            "blueprints": sorted(fake.blueprints),
+            "entities": {bp: sorted(found) for bp, found in sorted(fake.entities.items())},
+            "actions": {name: dict(action) for name, action in sorted(fake.actions.items())},
+            "runs": {
+                run_id: {"action": run["action"], "status": run["status"], "blueprint": run["blueprint"]["identifier"]}
+                for run_id, run in sorted(fake.runs.items())
+            },
+        }

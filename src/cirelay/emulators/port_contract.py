@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 CAN_CHECK = importlib.util.find_spec("jsonschema") is not None
 
-SPEC = Path(__file__).resolve().parent.parent / "contracts" / "port-openapi.json"
+SPEC = Path(__file__).resolve().parent / "contracts" / "port-openapi.json"
 
 # Port writes identifier patterns with \p{L} (any letter); Python's re has no \p{...}. Inside a character class
 # these ranges stand for it: Latin-1 and Latin Extended letters, Greek, Cyrillic and the rest of the BMP's
