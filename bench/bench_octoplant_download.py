@@ -52,7 +52,7 @@ print(total)
 def serve(size: int, rate: float) -> int:
     """Child mode: run the fake with a generated download of `size` bytes until stdin closes."""
     sys.path.insert(0, str(ROOT))
-    from tests.fakes.octoplant import make_server
+    from cirelay.emulators.octoplant import make_server
 
     fake = make_server()
     fake.steps = 1
@@ -85,7 +85,7 @@ def measure(size: int, rate: float, runs: int, label: str) -> Tuple[float, float
     """Best plain-copy seconds (to /dev/null, to a file), best script seconds and its peak RSS (MB)."""
     import requests
 
-    from tests.fakes.octoplant import CLIENT_ID, CLIENT_SECRET, env_for
+    from cirelay.emulators.octoplant import CLIENT_ID, CLIENT_SECRET, env_for
 
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(size), "--serve-rate", str(rate)],

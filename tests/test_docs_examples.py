@@ -19,8 +19,8 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
+from cirelay.emulators import start_all
 from tests.conftest import ROOT, clean_env
-from tests.fakes.__main__ import start_all
 
 FENCE = re.compile(r"^```sh runnable(?: exit=(?P<exit>\d+))?\n(?P<body>.*?)^```$", re.M | re.S)
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])

@@ -1,4 +1,4 @@
-"""A fake octoplant Export API that answers as the vendor's swagger says (tests/contracts/octoplant-export.json).
+"""A fake octoplant Export API that answers as the vendor's swagger says (contracts/octoplant-export.json here).
 
 Sources: the swagger "octoplant API" 1.2 (cited as `swagger <definition>`), the vendor's guide (seed
 octoplant-export-api.txt, cited as `guide`), and grpc-gateway, which serves that swagger's HTTP side (the swagger is

@@ -1,8 +1,8 @@
 """A fake Port API for tests, the demo and the bench, held to Port's published contract.
 
-Every route is one operation of tests/contracts/port-openapi.json (Port's OpenAPI 3.1 spec, see
-tests/contracts/README.md). Each request is checked against that operation's parameters and request
-body schema (tests/fakes/port_contract.py, jsonschema draft 2020-12) before anything happens: a query
+Every route is one operation of src/cirelay/emulators/contracts/port-openapi.json (Port's OpenAPI 3.1 spec, see
+src/cirelay/emulators/contracts/README.md). Each request is checked against that operation's parameters and request
+body schema (src/cirelay/emulators/port_contract.py, jsonschema draft 2020-12) before anything happens: a query
 parameter the operation lacks, a required one missing, or a body that does not fit is answered 422
 ("The json provided does not match the route's schema", the spec's 422) and recorded in `violations`,
 so the test that caused it fails. Every JSON reply the fake makes is checked against the response

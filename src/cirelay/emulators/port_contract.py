@@ -1,7 +1,7 @@
 """Port's published contract, made executable: check a request and a reply against one operation.
 
-The contract is tests/contracts/port-openapi.json (Port's OpenAPI 3.1 spec, the operations cirelay uses; provenance
-in tests/contracts/README.md). `PortContract.match(method, path)` finds the operation a request is for;
+The contract is contracts/port-openapi.json next to this module (Port's OpenAPI 3.1 spec, the operations cirelay
+uses; provenance in contracts/README.md). `PortContract.match(method, path)` finds the operation a request is for;
 `check_request` lists every way the request departs from it (a query parameter the operation does not have, a
 required one missing, a value of the wrong type, a body that does not fit the request schema), and
 `check_reply` every way a reply body departs from the response schema of its status. Schemas are checked with
