@@ -23,7 +23,8 @@ import pytest
 from cirelay.emulators import start_all
 from tests.conftest import ROOT, clean_env
 
-FENCE = re.compile(r"^```sh runnable(?: exit=(?P<exit>\d+))?\n(?P<body>.*?)^```$", re.M | re.S)
+# A fence may be indented (inside a list item); its closing fence has the same indent.
+FENCE = re.compile(r"^(?P<indent> *)```sh runnable(?: exit=(?P<exit>\d+))?\n(?P<body>.*?)^(?P=indent)```$", re.M | re.S)
 DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 
 
@@ -37,8 +38,11 @@ def runnable_blocks(path: Path) -> List[Tuple[int, str, int]]:
 
 def test_the_fence_parser_finds_blocks_and_their_exit_codes(tmp_path: Path) -> None:
     doc = tmp_path / "doc.md"
-    doc.write_text("x\n```sh runnable\necho a\n```\n```sh\nnot me\n```\n```sh runnable exit=2\nfalse\n```\n")
-    assert runnable_blocks(doc) == [(2, "echo a\n", 0), (8, "false\n", 2)]
+    doc.write_text(
+        "x\n```sh runnable\necho a\n```\n```sh\nnot me\n```\n```sh runnable exit=2\nfalse\n```\n"
+        "- item\n\n  ```sh runnable\n  echo b\n  ```\n"
+    )
+    assert runnable_blocks(doc) == [(2, "echo a\n", 0), (8, "false\n", 2), (13, "  echo b\n", 0)]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +50,8 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, str
     servers, env, _ = start_all()
     work = tmp_path_factory.mktemp("docs")
     (work / "scripts").symlink_to(ROOT / "scripts")
+    for folder in ("tools", "orb"):  # tools/pack_orb.py packs orb/src (docs/ci.md)
+        (work / folder).symlink_to(ROOT / folder)
     for script in (ROOT / "scripts").glob("*.py"):
         (work / script.name).symlink_to(script)
     full = clean_env(env)
