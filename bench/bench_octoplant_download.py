@@ -52,6 +52,7 @@ print(total)
 def serve(size: int, rate: float) -> int:
     """Child mode: run the fake with a generated download of `size` bytes until stdin closes."""
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(1, str(ROOT / "src"))
     from cirelay.emulators.octoplant import make_server
 
     fake = make_server()
@@ -179,6 +180,7 @@ def main() -> int:
     if args.serve is not None:
         return serve(args.serve, args.serve_rate)
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(1, str(ROOT / "src"))
 
     size = args.size_mb << 20
     link = f"over a {args.link_mbit:g} Mbit/s link"

@@ -26,6 +26,7 @@ from typing import Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "src"))  # cirelay.emulators, installed or not
 
 from cirelay.emulators import port as fakeport  # noqa: E402
 

@@ -7,7 +7,8 @@ required one missing, a value of the wrong type, a body that does not fit the re
 `check_reply` every way a reply body departs from the response schema of its status. Schemas are checked with
 jsonschema, draft 2020-12 (the dialect of OpenAPI 3.1).
 
-jsonschema is a test dependency: without it (the demo, run with only the scripts' runtime requirements)
+jsonschema is optional (the `emulators` extra, and a test dependency): without it (the demo, or
+`cirelay-emulators` installed with only the runtime requirements)
 nothing is checked. The tests import it themselves, so they cannot pass unchecked.
 """
 
@@ -153,7 +154,7 @@ class PortContract:
 
 @functools.lru_cache(maxsize=256)
 def _cached_validator(text: str) -> jsonschema.Draft202012Validator:
-    import jsonschema  # a test dependency, see the module docstring
+    import jsonschema  # optional, see the module docstring
 
     schema = json.loads(text)
     return jsonschema.Draft202012Validator(schema)
@@ -178,7 +179,7 @@ def _path(error: jsonschema.ValidationError) -> str:
 
 
 def _best(error: jsonschema.ValidationError) -> str:
-    import jsonschema  # a test dependency, see the module docstring
+    import jsonschema  # optional, see the module docstring
 
     best = jsonschema.exceptions.best_match([error])
     return best.message[:300]
