@@ -210,3 +210,24 @@ def test_the_emulators_are_not_bundled_into_the_scripts() -> None:
     for script in SCRIPTS.glob("*.py"):
         assert "cirelay.emulators" not in script.read_text(encoding="utf-8"), script
     assert not list((ROOT / "tests").glob("fakes/*.py"))  # one home: src/cirelay/emulators
+
+
+def test_serve_stops_on_ctrl_c_with_exit_0(tmp_path: Path) -> None:
+    env_file = tmp_path / "zadig.env"
+    proc = subprocess.Popen(
+        [*EMULATORS, "serve", "--platform", "zadig", "--env-file", str(env_file)],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(env_file, proc)
+        names = [line.split("=", 1)[0] for line in env_file.read_text(encoding="utf-8").splitlines()]
+        assert names == ["export ZADIG_URL", "export ZADIG_TOKEN", "export CIRELAY_EMULATORS_PID"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
