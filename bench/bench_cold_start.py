@@ -39,10 +39,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "src"))  # cirelay.emulators, installed or not
 
+from cirelay.emulators import port as fakeport  # noqa: E402
 from tests.ci_helpers import run_action_steps, runner_python  # noqa: E402
 from tests.conftest import clean_env  # noqa: E402
-from tests.fakes import port as fakeport  # noqa: E402
 
 COLD_TARGET = 2.5
 WARM_RATIO = 1.5

@@ -52,7 +52,8 @@ print(total)
 def serve(size: int, rate: float) -> int:
     """Child mode: run the fake with a generated download of `size` bytes until stdin closes."""
     sys.path.insert(0, str(ROOT))
-    from tests.fakes.octoplant import make_server
+    sys.path.insert(1, str(ROOT / "src"))
+    from cirelay.emulators.octoplant import make_server
 
     fake = make_server()
     fake.steps = 1
@@ -85,7 +86,7 @@ def measure(size: int, rate: float, runs: int, label: str) -> Tuple[float, float
     """Best plain-copy seconds (to /dev/null, to a file), best script seconds and its peak RSS (MB)."""
     import requests
 
-    from tests.fakes.octoplant import CLIENT_ID, CLIENT_SECRET, env_for
+    from cirelay.emulators.octoplant import CLIENT_ID, CLIENT_SECRET, env_for
 
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(size), "--serve-rate", str(rate)],
@@ -179,6 +180,7 @@ def main() -> int:
     if args.serve is not None:
         return serve(args.serve, args.serve_rate)
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(1, str(ROOT / "src"))
 
     size = args.size_mb << 20
     link = f"over a {args.link_mbit:g} Mbit/s link"

@@ -26,8 +26,9 @@ from typing import Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "src"))  # cirelay.emulators, installed or not
 
-from tests.fakes import port as fakeport  # noqa: E402
+from cirelay.emulators import port as fakeport  # noqa: E402
 
 BULK_PATH = "/v1/blueprints/microservice/entities/bulk"
 TARGET = 2.0

@@ -21,8 +21,9 @@ from typing import Any, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "src"))  # the emulators (cirelay.emulators) from a fresh clone, installed or not
 
-from tests.fakes.__main__ import available, start_all  # noqa: E402
+from cirelay.emulators import available, start_all  # noqa: E402
 
 PLATFORMS = ("port", "zadig", "codearts", "octoplant")
 

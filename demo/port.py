@@ -1,6 +1,6 @@
 """Demo steps for Port: what a CircleCI / GitHub Actions pipeline does with scripts/port.py.
 
-demo(run) runs against the fake Port (tests/fakes/port.py): catalog entities, a bulk import,
+demo(run) runs against the fake Port (src/cirelay/emulators/port.py): catalog entities, a bulk import,
 a CI job report under a simulated CircleCI environment, and a self-service action run from
 start to finish.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.zadig import SEED_COMMIT
+from cirelay.emulators.zadig import SEED_COMMIT
 
 FAST = ("--poll-max", "1")  # the fake moves one step per poll; no need for 15 s pauses
 

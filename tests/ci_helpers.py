@@ -57,15 +57,10 @@ def offline_pip_env(folder: Path) -> Dict[str, str]:
 
 
 def need_platform(name: str) -> ModuleType:
-    """The fake module of a platform, or skip when its script or fake has not landed yet."""
+    """The emulator module of a platform, or skip when its script has not landed yet."""
     if not (ROOT / "scripts" / f"{name}.py").exists():
         pytest.skip(f"scripts/{name}.py does not exist yet")
-    try:
-        return importlib.import_module(f"tests.fakes.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"tests.fakes.{name}":
-            raise
-        pytest.skip(f"tests/fakes/{name}.py does not exist yet")
+    return importlib.import_module(f"cirelay.emulators.{name}")
 
 
 def tool(name: str) -> str:

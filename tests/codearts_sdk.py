@@ -22,7 +22,7 @@ import huaweicloudsdkcodeartspipeline.v2 as sdk
 from huaweicloudsdkcodeartspipeline.v2.codeartspipeline_client import CodeArtsPipelineClient
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 
-from tests.fakes.base import Request
+from cirelay.emulators.base import Request
 
 __all__ = ["SdkCall", "assert_sent_as_sdk", "last", "sdk", "sdk_call"]
 

@@ -466,14 +466,11 @@ def _copy_repo(dest: Path, with_fakes: bool) -> None:
     """The files a workflow run of the action needs, as a git repository (act reads its HEAD)."""
     shutil.copy2(ROOT / "action.yml", dest / "action.yml")
     shutil.copytree(ROOT / "scripts", dest / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
-    if with_fakes:  # the workflow starts them itself, as on GitHub
-        (dest / "tests").mkdir()
-        shutil.copy2(ROOT / "tests" / "__init__.py", dest / "tests")
+    if with_fakes:  # the workflow starts them itself, as on GitHub (python -m cirelay.emulators, from src/)
+        # The package as checked out: the emulators and the publishers' contracts they read (package data).
         shutil.copytree(
-            ROOT / "tests" / "fakes", dest / "tests" / "fakes", ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / "src" / "cirelay", dest / "src" / "cirelay", ignore=shutil.ignore_patterns("__pycache__")
         )
-        # The fakes answer by the publishers' contracts, which they read from here.
-        shutil.copytree(ROOT / "tests" / "contracts", dest / "tests" / "contracts")
     (dest / ".github" / "workflows").mkdir(parents=True)
     shutil.copy2(ROOT / ".github" / "workflows" / "action-test.yml", dest / ".github" / "workflows")
     git = [
@@ -620,7 +617,7 @@ def test_the_test_workflow_starts_its_own_fakes_as_on_github(tmp_path: Path) -> 
     done = _act(repo, cache, _act_env(wheels, out))
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-6000:]
-    assert "fakes listening: port, zadig, codearts, octoplant" in log
+    assert "emulators listening: port, zadig, codearts, octoplant" in log
     assert "Success - Main Stop the fake APIs" in log
     assert json.loads((out / "upsert-outputs.json").read_text())["identifier"] == "cirelay-action-test"
     assert re.search(r'"accessToken":\s*"\*\*\*"', log)

@@ -15,8 +15,8 @@ from typing import Dict, List, Tuple
 import pytest
 from markdown_it import MarkdownIt
 
+from cirelay.emulators.base import FakeServer, json_reply
 from tests.conftest import load_script, run_script
-from tests.fakes.base import FakeServer, json_reply
 
 core = load_script("zadig")  # any built script carries the shared core; Zadig's has the waiter too
 SECRET = "s3cr3t-client-secret"

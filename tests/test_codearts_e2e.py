@@ -12,8 +12,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
+from cirelay.emulators import codearts as fake_codearts
 from tests.conftest import SCRIPTS, clean_env, github_outputs, run_script
-from tests.fakes import codearts as fake_codearts
 
 SECRETS = (
     fake_codearts.SK,

@@ -13,9 +13,9 @@ from typing import Any, Dict, Iterator
 
 import pytest
 
+from cirelay.emulators import codearts as fake_codearts
 from tests.codearts_sdk import assert_sent_as_sdk, last, sdk, sdk_call
 from tests.conftest import run_script
-from tests.fakes import codearts as fake_codearts
 
 PROJECT = fake_codearts.PROJECT_ID
 

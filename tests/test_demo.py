@@ -10,8 +10,8 @@ from pathlib import Path
 
 import requests
 
+from cirelay.emulators import available
 from tests.conftest import ROOT, clean_env
-from tests.fakes.__main__ import available
 
 
 def test_demo_runs_every_platform_end_to_end() -> None:
@@ -35,8 +35,8 @@ def test_demo_runs_every_platform_end_to_end() -> None:
 def test_serve_writes_env_file_and_stops_on_sigterm(tmp_path: Path) -> None:
     env_file = tmp_path / "fakes.env"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes", "serve", "--env-file", str(env_file)],
-        cwd=ROOT,
+        [sys.executable, "-m", "cirelay.emulators", "serve", "--format", "dotenv", "--env-file", str(env_file)],
+        cwd=tmp_path,
         env=clean_env(),
         stderr=subprocess.PIPE,
         text=True,
@@ -47,6 +47,7 @@ def test_serve_writes_env_file_and_stops_on_sigterm(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert env_file.exists(), proc.stderr.read() if proc.stderr else ""
         env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert env.pop("CIRELAY_EMULATORS_PID") == str(proc.pid)
         urls = [v for k, v in env.items() if k.endswith(("_URL", "_ENDPOINT"))]
         assert len(urls) >= len(available())
         for url in urls:

@@ -15,6 +15,7 @@ import pytest
 import responses
 from responses import matchers, registries
 
+from cirelay.emulators.octoplant import CONTRACT_PATH
 from tests.conftest import cli_runner, load_script
 
 octo = load_script("octoplant")
@@ -786,7 +787,7 @@ def test_sub_process_lists_are_counted() -> None:
 
 # -- the options table against the vendor's swagger -------------------------------------------------
 
-CONTRACT = json.loads((Path(__file__).parent / "contracts" / "octoplant-export.json").read_text(encoding="utf-8"))
+CONTRACT = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))  # the copy the emulator ships
 
 
 def _swagger_type(prop: Dict[str, Any]) -> Any:

@@ -13,8 +13,8 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from cirelay.emulators.octoplant import CONTRACT_CHECKED, PASSWORD, OctoplantFake, env_for, make_server
 from tests.conftest import SCRIPTS, clean_env, run_script
-from tests.fakes.octoplant import CONTRACT_CHECKED, PASSWORD, OctoplantFake, env_for, make_server
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import jsonschema
 import pytest
 import requests
 
-from tests.conftest import load_script
-from tests.fakes.octoplant import (
+from cirelay.emulators.octoplant import (
     CLIENT_ID,
     CLIENT_SECRET,
     CONTRACT,
@@ -24,6 +23,7 @@ from tests.fakes.octoplant import (
     order_errors,
     schema_for,
 )
+from tests.conftest import load_script
 
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 

@@ -865,7 +865,8 @@ def test_test_deploy_runs_every_orb_job_against_the_fakes(orb: Dict[str, Any]) -
         assert f"cirelay/{job}" in entries, job
         assert entries[f"cirelay/{job}"]["pre-steps"] == ["start_fakes"], job
     text = (CIRCLECI / "test-deploy.yml").read_text(encoding="utf-8")
-    assert "python3 -m tests.fakes serve" in text
+    assert 'PYTHONPATH="$PWD/src" python3 -m cirelay.emulators serve --env-file /tmp/fakes.env' in text
+    assert 'cat /tmp/fakes.env >>"$BASH_ENV"' in text  # already export lines
     assert entries["orb-tools/publish"]["pub_type"] == "production"
 
 

@@ -6,6 +6,7 @@ installed into a fresh virtualenv, all offline from a wheel folder made once per
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -60,7 +61,12 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
 
 def test_every_script_is_a_command_in_pyproject() -> None:
     scripts = _pyproject()["project"]["scripts"]
-    assert scripts == {f"cirelay-{name}": f"cirelay.{name}.cli:cli" for name in SCRIPTS}
+    # Plus the emulators' command (issue 16), which is no script of its own (not bundled into scripts/).
+    assert scripts == {
+        **{f"cirelay-{name}": f"cirelay.{name}.cli:cli" for name in SCRIPTS},
+        "cirelay-emulators": "cirelay.emulators.cli:main",
+    }
+    assert _pyproject()["project"]["optional-dependencies"]["emulators"] == ["jsonschema>=4.18"]
 
 
 def test_runtime_dependencies_are_requests_and_click_pinned_for_ci() -> None:
@@ -95,6 +101,12 @@ def test_the_wheel_holds_the_package_under_cirelay_only(built: Dict[str, Path]) 
         if line.startswith("Requires-Dist:") and "extra ==" not in line
     }
     assert requires == {"requests", "click"}
+    # The emulators, their command and the contracts they read (with their provenance) are in the wheel.
+    assert "cirelay-emulators = cirelay.emulators.cli:main" in console
+    for data in ("port-openapi.json", "octoplant-export.json", "README.md"):
+        assert f"cirelay/emulators/contracts/{data}" in names
+    assert "Provides-Extra: emulators" in metadata
+    assert re.search(r"Requires-Dist: jsonschema>=4\.18; extra == .emulators.", metadata), metadata
 
 
 def test_the_scripts_run_with_only_requests_and_click(built: Dict[str, Path]) -> None:
@@ -117,6 +129,28 @@ def test_pip_install_puts_the_commands_on_path_without_a_port_module(built: Dict
     probe = "import importlib.util as u, sys; sys.exit(any(u.find_spec(n) for n in sys.argv[1:]))"
     done = subprocess.run([python, "-I", "-c", probe, *SCRIPTS], env=env, capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, "a script is importable as a top-level module"
+
+
+def test_the_installed_emulators_serve_from_anywhere_with_only_the_runtime_deps(
+    built: Dict[str, Path], tmp_path: Path
+) -> None:
+    """cirelay-emulators from the wheel, in a folder that is not the project, without jsonschema."""
+    env = clean_env(offline_pip_env(built["wheels"]))
+    python = str(built["python"])
+    _call([python, "-m", "pip", "install", "-q", str(built["wheel"])], env)
+    assert subprocess.run([python, "-c", "import jsonschema"], env=env, capture_output=True, check=False).returncode
+    bin_dir = built["venv"] / "bin"
+    shown = json.loads(_call([str(bin_dir / "cirelay-emulators"), "fixtures"], env, cwd=tmp_path).stdout)
+    assert sorted(shown) == ["codearts", "octoplant", "port", "zadig"]
+    script = (
+        'eval "$(cirelay-emulators serve --detach --platform port --env-file emulators.env)"\n'
+        "trap 'kill \"$CIRELAY_EMULATORS_PID\"' EXIT\n"
+        "cirelay-port entity get --blueprint microservice --identifier payments\n"
+    )
+    path_env = dict(env, PATH=f"{bin_dir}:{env.get('PATH', '')}")
+    done = _call(["bash", "-c", "set -euo pipefail\n" + script], path_env, cwd=tmp_path)
+    assert json.loads(done.stdout)["identifier"] == "payments"
+    assert (tmp_path / "emulators.env").read_text().startswith("export PORT_BASE_URL=")
 
 
 def test_the_clients_import_as_a_library_without_click(built: Dict[str, Path]) -> None:

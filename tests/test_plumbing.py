@@ -15,8 +15,8 @@ import requests
 import responses
 from responses import matchers, registries
 
+from cirelay.emulators.base import FakeServer, json_reply
 from tests.conftest import SCRIPTS, cli_runner, github_outputs, load_script
-from tests.fakes.base import FakeServer, json_reply
 
 SCRIPT_FILES = sorted(p for p in SCRIPTS.glob("*.py") if p.name != "__init__.py")
 

@@ -15,8 +15,8 @@ import responses
 from click.testing import Result
 from responses import matchers, registries
 
+from cirelay.emulators import port as fakeport
 from tests.conftest import cli_runner, github_outputs, load_script
-from tests.fakes import port as fakeport
 
 port = load_script("port")
 
@@ -42,7 +42,7 @@ def ci_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def fits_the_contract(calls: Any) -> None:
-    """Every request the client sent fits Port's published spec (tests/contracts/port-openapi.json)."""
+    """Every request the client sent fits Port's published spec (src/cirelay/emulators/contracts/port-openapi.json)."""
     contract = fakeport.contract()
     problems = []
     for call in calls:

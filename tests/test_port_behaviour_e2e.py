@@ -1,6 +1,6 @@
 """scripts/port.py against the contract-checked fake Port, over real sockets, as Port really behaves.
 
-Port's published OpenAPI spec and docs (tests/contracts/port-openapi.json): official hosts, x-ratelimit-*
+Port's published OpenAPI spec and docs (cirelay/emulators/contracts/port-openapi.json): official hosts, x-ratelimit-*
 rate limits, the two include/exclude forms, required query parameters, action runs v2, answers lost on the
 way back, bulk delete, bulk upsert across blueprints, the run list, one-step finish, X-Trace-Id, every CI
 provider; and long work that is stopped or whose tokens expire keeps a full account.
@@ -20,9 +20,9 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+from cirelay.emulators import port as fakeport
 from tests.ci_envs import CI_ENVS
 from tests.conftest import SCRIPTS, clean_env, github_outputs, run_script
-from tests.fakes import port as fakeport
 
 ROOT = Path(__file__).resolve().parent.parent
 MICRO = "/v1/blueprints/microservice/entities"

@@ -9,8 +9,8 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+from cirelay.emulators import port as fakeport
 from tests.conftest import run_script
-from tests.fakes import port as fakeport
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def fake() -> Iterator[fakeport.PortFake]:
         yield server
     finally:
         server.stop()
-    # Every request the script made fits Port's published contract (tests/contracts/port-openapi.json),
+    # Every request the script made fits Port's published contract (src/cirelay/emulators/contracts/port-openapi.json),
     # and so does every reply the fake made.
     assert server.violations == []
 

@@ -10,7 +10,7 @@ import jsonschema  # noqa: F401 - the fake checks nothing without it: fail here 
 import pytest
 import requests
 
-from tests.fakes import port as fakeport
+from cirelay.emulators import port as fakeport
 
 
 @pytest.fixture
@@ -36,7 +36,7 @@ def call(fake: fakeport.PortFake, method: str, path: str, **kwargs: Any) -> requ
 
 
 def test_the_contract_is_checked() -> None:
-    from tests.fakes import port_contract
+    from cirelay.emulators import port_contract
 
     assert port_contract.CAN_CHECK
 

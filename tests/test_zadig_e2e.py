@@ -12,8 +12,8 @@ from typing import Dict, Iterator
 
 import pytest
 
+from cirelay.emulators.zadig import FAKE_TOKEN, SEED_COMMIT, TERMINAL, ZadigFake, env_for, make_server
 from tests.conftest import SCRIPTS, clean_env, github_outputs, run_script
-from tests.fakes.zadig import FAKE_TOKEN, SEED_COMMIT, TERMINAL, ZadigFake, env_for, make_server
 
 CREATE = "/api/directory/workflowTask/create"
 RUN = "/openapi/workflows/custom/task"

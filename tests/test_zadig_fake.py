@@ -1,4 +1,4 @@
-"""The fake Zadig itself, over real sockets: each rule it takes from koderover/zadig (cited in tests/fakes/zadig.py).
+"""The fake Zadig itself, over real sockets: each rule it takes from koderover/zadig (cited in the emulator).
 
 The client tests lean on these rules; if the fake grew kinder than Zadig, these would fail first.
 """
@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 import requests
 
-from tests.fakes.zadig import FAKE_TOKEN, REGISTRY, ZadigFake, make_server
+from cirelay.emulators.zadig import FAKE_TOKEN, REGISTRY, ZadigFake, make_server
 
 HEADERS = {"Authorization": f"Bearer {FAKE_TOKEN}"}
 CUSTOM = "/openapi/workflows/custom"

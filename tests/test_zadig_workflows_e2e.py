@@ -9,8 +9,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+from cirelay.emulators.zadig import REGISTRY, Job, Stage, ZadigFake, make_server
 from tests.conftest import github_outputs
-from tests.fakes.zadig import REGISTRY, Job, Stage, ZadigFake, make_server
 from tests.test_zadig_e2e import FAST, RUN, zadig
 
 DETAIL = "/openapi/workflows/custom/deploy-dev/detail"

@@ -1,7 +1,7 @@
 """The options of each octoplant export kind, as the vendor's swagger gives them, and their checks.
 
 The table is the swagger "octoplant API" 1.2 (definitions octoplant.exportapi.v1.<Kind>, reached from
-ExportContents); tests/test_octoplant.py checks it against the copy in tests/contracts/. The server reads
+ExportContents); tests/test_octoplant.py checks it against the emulators' copy. The server reads
 exportContents with protojson's DiscardUnknown (grpc-gateway's default marshaler): an option name or an enum
 value it does not know is dropped without a word, so they are checked here before anything is ordered.
 """

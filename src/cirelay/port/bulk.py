@@ -1,7 +1,7 @@
 """Bulk work for Port: packing entities into requests, and sending many requests with a full account.
 
 Every input ends up in exactly one outcome: done, failed (with Port's reason) or not attempted (the run
-was stopped before it was sent). Limits from Port's spec (tests/contracts/port-openapi.json): 20 entities
+was stopped before it was sent). Limits from Port's spec (cirelay/emulators/contracts/port-openapi.json): 20 entities
 and 1 MiB per bulk upsert, 100 identifiers per bulk delete.
 """
 

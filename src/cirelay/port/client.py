@@ -1,8 +1,8 @@
 """Port's API client: tokens, entities (one at a time and in bulk), action runs and their logs.
 
-Port's own contract is its published OpenAPI spec (tests/contracts/port-openapi.json holds the operations used
-here): the required query parameters, the v2 runs, the bulk limits and the identifier pattern come from it; the
-rate-limit headers and X-Trace-Id from Port's docs (docs.port.io/api-reference/rate-limits).
+Port's own contract is its published OpenAPI spec (cirelay/emulators/contracts/port-openapi.json holds the
+operations used here): the required query parameters, the v2 runs, the bulk limits and the identifier pattern
+come from it; the rate-limit headers and X-Trace-Id from Port's docs (docs.port.io/api-reference/rate-limits).
 """
 
 from __future__ import annotations

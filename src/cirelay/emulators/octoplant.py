@@ -1,4 +1,4 @@
-"""A fake octoplant Export API that answers as the vendor's swagger says (tests/contracts/octoplant-export.json).
+"""A fake octoplant Export API that answers as the vendor's swagger says (contracts/octoplant-export.json here).
 
 Sources: the swagger "octoplant API" 1.2 (cited as `swagger <definition>`), the vendor's guide (seed
 octoplant-export-api.txt, cited as `guide`), and grpc-gateway, which serves that swagger's HTTP side (the swagger is
@@ -91,14 +91,14 @@ try:
 except ImportError:  # the demo runs the fakes with the scripts' requirements only (requests, click)
     jsonschema = None
 
-from tests.fakes.base import FakeServer, Reply, Request, json_reply
+from cirelay.emulators.base import FakeServer, Reply, Request, json_reply
 
 USERNAME = "versiondog"  # the vendor sample's user
 PASSWORD = "change-it"  # the vendor sample's password
 CLIENT_ID = "public-api"
 CLIENT_SECRET = "ff99971a-f8c3-4d21-5345-f7cb021b4b54"  # the documented public-api secret
 
-CONTRACT_PATH = Path(__file__).resolve().parent.parent / "contracts" / "octoplant-export.json"
+CONTRACT_PATH = Path(__file__).resolve().parent / "contracts" / "octoplant-export.json"
 CONTRACT: Dict[str, Any] = json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
 PREFIX = "octoplant.exportapi.v1."
 
@@ -611,12 +611,13 @@ def _corrupted(chunks: Iterator[bytes], length: int) -> Iterator[bytes]:
     """Flip one byte a third of the way in: inside a member's data, so only a CRC check sees it."""
     target, sent = length // 3, 0
     for chunk in chunks:
+        out = chunk
         if sent <= target < sent + len(chunk):
             mutable = bytearray(chunk)
             mutable[target - sent] ^= 0xFF
-            chunk = bytes(mutable)
-        sent += len(chunk)
-        yield chunk
+            out = bytes(mutable)
+        sent += len(out)
+        yield out
 
 
 def make_server(tls_dir: Optional[str] = None) -> OctoplantFake:
@@ -632,3 +633,17 @@ def make_server(tls_dir: Optional[str] = None) -> OctoplantFake:
 def env_for(url: str) -> Dict[str, str]:
     """What a script needs to reach this fake (client id and secret: the defaults)."""
     return {"OCTOPLANT_URL": url, "OCTOPLANT_USERNAME": USERNAME, "OCTOPLANT_PASSWORD": PASSWORD}
+
+
+def fixtures(fake: OctoplantFake) -> Dict[str, Any]:
+    """What this fake holds (the `cirelay-emulators fixtures` entry): read from its state, not restated."""
+    return {
+        "credentials": {
+            "username": USERNAME,
+            "password": PASSWORD,
+            "client_id": CLIENT_ID,
+            "client_secret": fake.client_secret,
+        },
+        "export_kinds": list(KINDS),
+        "polls_until_done": fake.steps,
+    }

@@ -1,13 +1,14 @@
 """Port's published contract, made executable: check a request and a reply against one operation.
 
-The contract is tests/contracts/port-openapi.json (Port's OpenAPI 3.1 spec, the operations cirelay uses; provenance
-in tests/contracts/README.md). `PortContract.match(method, path)` finds the operation a request is for;
+The contract is contracts/port-openapi.json next to this module (Port's OpenAPI 3.1 spec, the operations cirelay
+uses; provenance in contracts/README.md). `PortContract.match(method, path)` finds the operation a request is for;
 `check_request` lists every way the request departs from it (a query parameter the operation does not have, a
 required one missing, a value of the wrong type, a body that does not fit the request schema), and
 `check_reply` every way a reply body departs from the response schema of its status. Schemas are checked with
 jsonschema, draft 2020-12 (the dialect of OpenAPI 3.1).
 
-jsonschema is a test dependency: without it (the demo, run with only the scripts' runtime requirements)
+jsonschema is optional (the `emulators` extra, and a test dependency): without it (the demo, or
+`cirelay-emulators` installed with only the runtime requirements)
 nothing is checked. The tests import it themselves, so they cannot pass unchecked.
 """
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 CAN_CHECK = importlib.util.find_spec("jsonschema") is not None
 
-SPEC = Path(__file__).resolve().parent.parent / "contracts" / "port-openapi.json"
+SPEC = Path(__file__).resolve().parent / "contracts" / "port-openapi.json"
 
 # Port writes identifier patterns with \p{L} (any letter); Python's re has no \p{...}. Inside a character class
 # these ranges stand for it: Latin-1 and Latin Extended letters, Greek, Cyrillic and the rest of the BMP's
@@ -153,7 +154,7 @@ class PortContract:
 
 @functools.lru_cache(maxsize=256)
 def _cached_validator(text: str) -> jsonschema.Draft202012Validator:
-    import jsonschema  # a test dependency, see the module docstring
+    import jsonschema  # optional, see the module docstring
 
     schema = json.loads(text)
     return jsonschema.Draft202012Validator(schema)
@@ -178,7 +179,7 @@ def _path(error: jsonschema.ValidationError) -> str:
 
 
 def _best(error: jsonschema.ValidationError) -> str:
-    import jsonschema  # a test dependency, see the module docstring
+    import jsonschema  # optional, see the module docstring
 
     best = jsonschema.exceptions.best_match([error])
     return best.message[:300]

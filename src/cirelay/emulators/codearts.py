@@ -52,10 +52,10 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import quote, unquote
 
-from tests.fakes.base import FakeServer, Reply, Request, json_reply
+from cirelay.emulators.base import FakeServer, Reply, Request, json_reply
 
 PROJECT_ID = "5c1a7d3e9b2f4e6a8d0c1b2a3f4e5d6c"
 TOKEN = "fake-codearts-token-7f3a"
@@ -85,7 +85,7 @@ Stages = List[Tuple[str, List[Tuple[str, List[str]]]]]  # [(stage, [(job, [step,
 
 
 def _id(*parts: str) -> str:
-    return hashlib.md5("/".join(parts).encode()).hexdigest()
+    return hashlib.md5("/".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 
 def definition_id(pipeline_id: str, *names: str) -> str:
@@ -735,7 +735,7 @@ class FakeCodeArts(FakeServer):
             if build.get("build_type") not in ("branch", "tag"):
                 return _error(400, "DEVPIPE.00011001", "build_params.build_type must be branch or tag")
         pipeline = self.pipelines[request.params["pipeline"]]
-        known = {
+        ids: Dict[str, Set[str]] = {
             "choose_stages": {definition_id(pipeline["id"], stage) for stage, _ in pipeline["stages"]},
             "choose_jobs": {
                 definition_id(pipeline["id"], stage, job) for stage, jobs in pipeline["stages"] for job, _ in jobs
@@ -745,7 +745,7 @@ class FakeCodeArts(FakeServer):
             chosen = body.get(key)
             if chosen is not None and (not isinstance(chosen, list) or not all(isinstance(c, str) for c in chosen)):
                 return _error(400, "DEVPIPE.00011001", f"{key} must be an array of IDs")
-            unknown_ids = sorted(set(chosen or []) - known[key])
+            unknown_ids = sorted(set(chosen or []) - ids[key])
             if unknown_ids:  # strict where the reference is silent: an ID the definition does not have
                 return _error(400, "DEVPIPE.00011001", f"{key}: no such ID in the pipeline {unknown_ids}")
         run_id = self.new_run(request.params["pipeline"], body)
@@ -990,3 +990,22 @@ def env_for(url: str) -> Dict[str, str]:
         "HUAWEICLOUD_SDK_AK": AK,
         "HUAWEICLOUD_SDK_SK": SK,
     }
+
+
+def fixtures(fake: FakeCodeArts) -> Dict[str, Any]:
+    """What this fake holds (the `cirelay-emulators fixtures` entry): read from its state, not restated."""
+    with fake._state:
+        return {
+            "credentials": {"ak": AK, "sk": SK, "username": USERNAME, "password": PASSWORD, "domain": DOMAIN},
+            "project_id": fake.project_id,
+            "pipelines": [
+                {
+                    "id": p["id"],
+                    "name": p["name"],
+                    "stages": [{"name": stage, "jobs": [job for job, _ in jobs]} for stage, jobs in p["stages"]],
+                    "statuses": list(p["script"]),
+                    "runs": sorted(r["id"] for r in fake.runs.values() if r["pipeline_id"] == p["id"]),
+                }
+                for p in fake.pipelines.values()
+            ],
+        }

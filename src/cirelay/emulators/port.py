@@ -1,8 +1,8 @@
 """A fake Port API for tests, the demo and the bench, held to Port's published contract.
 
-Every route is one operation of tests/contracts/port-openapi.json (Port's OpenAPI 3.1 spec, see
-tests/contracts/README.md). Each request is checked against that operation's parameters and request
-body schema (tests/fakes/port_contract.py, jsonschema draft 2020-12) before anything happens: a query
+Every route is one operation of src/cirelay/emulators/contracts/port-openapi.json (Port's OpenAPI 3.1 spec, see
+src/cirelay/emulators/contracts/README.md). Each request is checked against that operation's parameters and request
+body schema (src/cirelay/emulators/port_contract.py, jsonschema draft 2020-12) before anything happens: a query
 parameter the operation lacks, a required one missing, or a body that does not fit is answered 422
 ("The json provided does not match the route's schema", the spec's 422) and recorded in `violations`,
 so the test that caused it fails. Every JSON reply the fake makes is checked against the response
@@ -70,8 +70,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Pattern, Set, Tuple
 from urllib.parse import unquote
 
-from tests.fakes.base import FakeServer, Reply, Request, json_reply
-from tests.fakes.port_contract import PortContract
+from cirelay.emulators.base import FakeServer, Reply, Request, json_reply
+from cirelay.emulators.port_contract import PortContract
 
 CLIENT_ID = "cirelay-demo-client"
 CLIENT_SECRET = "cirelay-demo-secret-7Qx9"  # the fake's own; tests assert it never shows in output
@@ -789,3 +789,18 @@ def make_server() -> PortFake:
 def env_for(url: str) -> Dict[str, str]:
     """What scripts/port.py needs to talk to this fake."""
     return {"PORT_BASE_URL": url, "PORT_CLIENT_ID": CLIENT_ID, "PORT_CLIENT_SECRET": CLIENT_SECRET}
+
+
+def fixtures(fake: PortFake) -> Dict[str, Any]:
+    """What this fake holds (the `cirelay-emulators fixtures` entry): read from its state, not restated."""
+    with fake._state:
+        return {
+            "credentials": {"client_id": fake.client_id, "client_secret": fake.client_secret},
+            "blueprints": sorted(fake.blueprints),
+            "entities": {bp: sorted(found) for bp, found in sorted(fake.entities.items())},
+            "actions": {name: dict(action) for name, action in sorted(fake.actions.items())},
+            "runs": {
+                run_id: {"action": run["action"], "status": run["status"], "blueprint": run["blueprint"]["identifier"]}
+                for run_id, run in sorted(fake.runs.items())
+            },
+        }

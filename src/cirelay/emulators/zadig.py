@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 from urllib.parse import unquote
 
-from tests.fakes.base import FakeServer, Reply, Request, json_reply
+from cirelay.emulators.base import FakeServer, Reply, Request, json_reply
 
 FAKE_TOKEN = "zadig-fake-token-3b9c"  # the fake's own credential; tests check it never shows
 USER = {"type": "user", "user_id": "u-cirelay", "user_name": "cirelay"}  # whom FAKE_TOKEN belongs to
@@ -286,7 +286,10 @@ class ZadigFake(FakeServer):
             found = (self.custom if custom else self.legacy)[workflow]
             task = self._new_task(custom, found, statuses, {}, commit_id)
             if custom:
-                task.stages = self._job_tasks(found, task.task_id, None)
+                made = self._job_tasks(found, task.task_id, None)
+                if isinstance(made, Reply):  # inputs None: every job as configured, which never fails
+                    raise ValueError(f"workflow {workflow} cannot start as configured: {made.body!r}")
+                task.stages = made
                 task.params = copy.deepcopy(found.params)
             return task
 
@@ -849,6 +852,7 @@ class ZadigFake(FakeServer):
             if not any(u.get("user_id") == USER["user_id"] for u in users):
                 return _error(6169, "批准工作流任务失败", f"user {USER['user_name']} has no authority to Approve")
             approve = bool(body.get("approve"))
+            assert task is not None  # waiting is only found on a task
             task.decisions[job] = approve
             if not approve:
                 task.final = "reject"
@@ -1060,3 +1064,35 @@ def _timed(job: Dict[str, Any], status: str, created: int) -> Dict[str, Any]:
         out["end_time"] = created + 30
     out["cost_seconds"] = out["end_time"] - out["start_time"] if "end_time" in out and "start_time" in out else 0
     return out
+
+
+def fixtures(fake: ZadigFake) -> Dict[str, Any]:
+    """What this fake holds (the `cirelay-emulators fixtures` entry): read from its state, not restated."""
+
+    def workflows(found: Dict[str, Workflow]) -> Dict[str, Any]:
+        return {
+            name: {
+                "project": wf.project,
+                "statuses": list(wf.statuses),
+                "stages": [{"name": s.name, "jobs": [j.name for j in s.jobs]} for s in wf.stages],
+                "params": [p["name"] for p in wf.params],
+                **({"forbidden": True} if wf.forbidden else {}),
+            }
+            for name, wf in sorted(found.items())
+        }
+
+    with fake._state:
+        projects = sorted({wf.project for wf in (*fake.legacy.values(), *fake.custom.values())})
+        return {
+            "credentials": {"token": fake.token},
+            "projects": projects,
+            "envs": list(ENVS),
+            "seed_commit": SEED_COMMIT,
+            "custom_workflows": workflows(fake.custom),
+            "legacy_workflows": workflows(fake.legacy),
+            "legacy_tasks": [
+                {"workflow": wf, "task_id": task_id, "status": task.statuses[-1], "commit_id": task.commit_id}
+                for (wf, task_id), task in sorted(fake.legacy_tasks.items())
+            ],
+            "registries": [dict(r) for r in fake.registries],
+        }
