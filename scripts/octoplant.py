@@ -1006,6 +1006,7 @@ STATE_FAILED = "STATE_FAILED"
 # PICKUP_TIMEOUT), and the guide says invalid GetOperation calls return it (an error once done).
 STATE_UNSPECIFIED = "STATE_UNSPECIFIED"
 PICKUP_TIMEOUT = 60.0  # seconds an order may stay STATE_UNSPECIFIED before it is given up
+EXPORT_WAIT = WaitSettings(poll_max=10.0, cancel=True)  # the CLI's defaults: an abandoned export is cancelled
 
 # google.rpc.Code, as the vendor's sample spells them.
 GRPC_CODES = (
@@ -1585,16 +1586,7 @@ class OctoplantClient:
         log(f"cancel sent for export order {name}; it is now {order_outcome(order)[1]}")
         return order
 
-    def wait(
-        self,
-        name: str,
-        *,
-        timeout: float,
-        poll_max: float,
-        cancel: bool,
-        pickup_timeout: float = PICKUP_TIMEOUT,
-        verbose: bool = False,
-    ) -> Dict[str, Any]:
+    def wait(self, name: str, waiting: WaitSettings, pickup_timeout: float = PICKUP_TIMEOUT) -> Dict[str, Any]:
         """Poll the order until it succeeds (returned), fails (exit 1) or the timeout passes (exit 3).
 
         An order still STATE_UNSPECIFIED (not picked up) after pickup_timeout seconds is given up: exit 1.
@@ -1622,19 +1614,19 @@ class OctoplantClient:
             order: Dict[str, Any] = wait_for(
                 lambda: self.get_order(name),
                 outcome,
-                timeout=timeout,
+                timeout=waiting.timeout,
                 what=f"export order {name}",
                 url=self.order_url(name),
                 start=POLL_START,
                 factor=POLL_FACTOR,
-                ceiling=poll_max,
-                on_abandon=abandon if cancel else None,
-                verbose=verbose,
+                ceiling=waiting.poll_max,
+                on_abandon=abandon if waiting.cancel else None,
+                verbose=waiting.verbose,
             )
         except CirelayError as exc:
             if type(exc) is not CirelayError or not exc.message.endswith(f"{given_up} ({self.order_url(name)})"):
                 raise
-            if cancel:
+            if waiting.cancel:
                 self.cancel_quietly(name)
             raise CirelayError(f"export order {name} is {given_up} ({self.order_url(name)})", result=exc.result)
         return order
@@ -1750,12 +1742,8 @@ class OctoplantClient:
         self,
         contents: Dict[str, Any],
         path: str,
-        *,
-        timeout: float,
-        poll_max: float,
-        cancel: bool,
+        waiting: WaitSettings = EXPORT_WAIT,
         pickup_timeout: float = PICKUP_TIMEOUT,
-        verbose: bool = False,
     ) -> Dict[str, Any]:
         """Order an export, wait for it, download and check the ZIP (and that every kind ordered arrived)."""
         if self._token is None:
@@ -1765,13 +1753,11 @@ class OctoplantClient:
         name = order["name"]
         log(f"ordered export {name} ({', '.join(contents)})")
         if stopped:  # stopped while ordering: the order exists now, so it goes as one stopped while waiting
-            if cancel:
+            if waiting.cancel:
                 self.cancel_quietly(name)
             raise KeyboardInterrupt
         try:
-            finished = self.wait(
-                name, timeout=timeout, poll_max=poll_max, cancel=cancel, pickup_timeout=pickup_timeout, verbose=verbose
-            )
+            finished = self.wait(name, waiting, pickup_timeout)
         except WaitInterrupted as exc:
             if exc.result is None:  # stopped during the first poll: the order as ordered is the last state seen
                 raise WaitInterrupted(order, cancelled=exc.cancelled)
@@ -2306,15 +2292,7 @@ def export(
     """Order an export, wait for it, and save the checked ZIP as the -o FILE."""
     contents = build_contents(kinds, contents_json, option_specs, raw_contents)
     check_output(path)
-    result = make_client().export(
-        contents,
-        path,
-        timeout=waiting.timeout,
-        poll_max=waiting.poll_max,
-        cancel=waiting.cancel,
-        pickup_timeout=pickup_timeout,
-        verbose=waiting.verbose,
-    )
+    result = make_client().export(contents, path, waiting, pickup_timeout)
     _emit_download(result)
 
 

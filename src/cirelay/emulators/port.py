@@ -81,16 +81,9 @@ SEEDED_RUN = "r_QOz6WoOB1Q2lmhZZ"
 ENTITY_FIELDS = ("identifier", "title", "icon", "team", "properties", "relations")
 # Meta-properties a blueprint search's include/exclude names with a `$` (docs "Search & query": $identifier,
 # $title, $team, $icon, $createdAt, $updatedAt, $blueprint; the reply still keeps only ENTITY_FIELDS).
-META_PROPERTIES = (
-    "identifier",
-    "title",
-    "icon",
-    "team",
-    "blueprint",
-    "createdAt",
-    "updatedAt",
-    "createdBy",
-    "updatedBy",
+# (Written out here, not imported from the client: the emulator is the client's oracle, never its copy.)
+META_PROPERTIES = frozenset({"identifier", "title", "icon", "team", "blueprint"}) | frozenset(
+    {"createdAt", "updatedAt", "createdBy", "updatedBy"}  # who and when: set by Port, never by a request
 )
 GATEWAY_502 = (
     "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>"

@@ -385,6 +385,14 @@ class ZadigFake(FakeServer):
             200, {"project_name": workflow.project, "workflow_name": workflow.name, "task_id": task.task_id}
         )
 
+    def _legacy_change(self, request: Request) -> Tuple[Optional[Task], Optional[Reply]]:
+        """The task a legacy restart/cancel names, or the reply instead: a missing task is HTTP 200
+        {resultCode: 404, errorMsg: "fail"} there (workflowTask handlers answer with resultCode)."""
+        task, denied = self._legacy_task(request)
+        if denied is None and task is None:
+            denied = json_reply(200, {"resultCode": 404, "errorMsg": "fail"})
+        return task, denied
+
     def _legacy_task(self, request: Request) -> Tuple[Optional[Task], Optional[Reply]]:
         denied = self._authorized(request)
         if denied:
@@ -424,11 +432,9 @@ class ZadigFake(FakeServer):
         return json_reply(200, answer)
 
     def _legacy_restart(self, request: Request) -> Reply:
-        task, denied = self._legacy_task(request)
-        if denied:
-            return denied
-        if task is None:
-            return json_reply(200, {"resultCode": 404, "errorMsg": "fail"})
+        task, denied = self._legacy_change(request)
+        if denied is not None or task is None:
+            return denied or Reply(500)
         with self._state:
             if task.shown() not in RESTARTABLE:
                 return json_reply(200, {"resultCode": 400, "errorMsg": "fail"})
@@ -437,11 +443,9 @@ class ZadigFake(FakeServer):
         return json_reply(200, {"resultCode": 0, "errorMsg": "success"})
 
     def _legacy_cancel(self, request: Request) -> Reply:
-        task, denied = self._legacy_task(request)
-        if denied:
-            return denied
-        if task is None:
-            return json_reply(200, {"resultCode": 404, "errorMsg": "fail"})
+        task, denied = self._legacy_change(request)
+        if denied is not None or task is None:
+            return denied or Reply(500)
         with self._state:
             if task.shown() in TERMINAL:
                 return json_reply(200, {"resultCode": 400, "errorMsg": "fail"})

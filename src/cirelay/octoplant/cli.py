@@ -255,15 +255,7 @@ def export(
     """Order an export, wait for it, and save the checked ZIP as the -o FILE."""
     contents = build_contents(kinds, contents_json, option_specs, raw_contents)
     check_output(path)
-    result = make_client().export(
-        contents,
-        path,
-        timeout=waiting.timeout,
-        poll_max=waiting.poll_max,
-        cancel=waiting.cancel,
-        pickup_timeout=pickup_timeout,
-        verbose=waiting.verbose,
-    )
+    result = make_client().export(contents, path, waiting, pickup_timeout)
     _emit_download(result)
 
 
