@@ -194,21 +194,28 @@ def warn(message: str, title: Optional[str] = None) -> None:
 
 
 @contextlib.contextmanager
-def log_group(name: str, stream: Optional[IO[str]] = None) -> Iterator[None]:
+def log_group(name: str, stream: Optional[IO[str]] = None, *, remote_text: bool = False) -> Iterator[None]:
     """Fold what is written inside into one collapsible group in GitHub Actions (no-op elsewhere).
 
     stream is where the text goes (stdout for logs printed as the result, stderr by default), so the
-    markers stay in order with it.
+    markers stay in order with it. remote_text: what is written inside comes from the remote system (a
+    job's log); the runner is told to take no workflow command from it (`::stop-commands::`), so a
+    line such as `::add-mask::` or `::endgroup::` in someone's build log stays text.
     """
     out = stream if stream is not None else sys.stderr
     if not in_github_actions():
         yield
         return
     out.write(f"::group::{escape_data(name)}\n")
+    resume = f"cirelay-{uuid.uuid4().hex}" if remote_text else None
+    if resume:
+        out.write(f"::stop-commands::{resume}\n")
     out.flush()
     try:
         yield
     finally:
+        if resume:
+            out.write(f"\n::{resume}::\n")  # on a line of its own, whatever the log ended with
         out.write("::endgroup::\n")
         out.flush()
 
@@ -2175,7 +2182,9 @@ def custom_logs(make_client: Callable[[], ZadigClient], *, workflow: str, task_i
     for number, item in enumerate(chosen):
         name = str(item.get("name"))
         text = client.job_log(workflow, task_id, name)
-        with log_group(f"{item.get('display_name') or name} ({name})", sys.stdout):  # one fold per job in GitHub
+        with log_group(
+            f"{item.get('display_name') or name} ({name})", sys.stdout, remote_text=True
+        ):  # one fold per job in GitHub
             if job is None or len(chosen) > 1:
                 click.echo(f"{chr(10) if number else ''}==> {item.get('display_name') or name} ({name}) <==")
             if text:

@@ -283,3 +283,18 @@ def test_every_wait_offers_verbose(script: str, args: List[str]) -> None:
 
     text = cli_runner().invoke(load_script(script).cli, [*args, "--help"]).stdout
     assert "--verbose" in text and "--poll-max" in text
+
+
+def test_a_remote_log_cannot_speak_workflow_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A build log is someone else's text: a line like ::add-mask:: or ::endgroup:: in it must stay text.
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    out = io.StringIO()
+    with core.log_group("job build", out, remote_text=True):
+        out.write("compiling\n::add-mask::hunter2\n::endgroup::\nno newline at the end")
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "::group::job build"
+    match = re.fullmatch(r"::stop-commands::(cirelay-[0-9a-f]{32})", lines[1])
+    assert match, lines[1]
+    resume = lines.index(f"::{match.group(1)}::")
+    assert lines[2:resume] == ["compiling", "::add-mask::hunter2", "::endgroup::", "no newline at the end"]
+    assert lines[resume + 1 :] == ["::endgroup::"]

@@ -80,21 +80,28 @@ def warn(message: str, title: Optional[str] = None) -> None:
 
 
 @contextlib.contextmanager
-def log_group(name: str, stream: Optional[IO[str]] = None) -> Iterator[None]:
+def log_group(name: str, stream: Optional[IO[str]] = None, *, remote_text: bool = False) -> Iterator[None]:
     """Fold what is written inside into one collapsible group in GitHub Actions (no-op elsewhere).
 
     stream is where the text goes (stdout for logs printed as the result, stderr by default), so the
-    markers stay in order with it.
+    markers stay in order with it. remote_text: what is written inside comes from the remote system (a
+    job's log); the runner is told to take no workflow command from it (`::stop-commands::`), so a
+    line such as `::add-mask::` or `::endgroup::` in someone's build log stays text.
     """
     out = stream if stream is not None else sys.stderr
     if not in_github_actions():
         yield
         return
     out.write(f"::group::{escape_data(name)}\n")
+    resume = f"cirelay-{uuid.uuid4().hex}" if remote_text else None
+    if resume:
+        out.write(f"::stop-commands::{resume}\n")
     out.flush()
     try:
         yield
     finally:
+        if resume:
+            out.write(f"\n::{resume}::\n")  # on a line of its own, whatever the log ended with
         out.write("::endgroup::\n")
         out.flush()
 

@@ -350,7 +350,7 @@ def run_logs(
                     log(f"{header} could not be read: {exc.message}")
                     failed.append(name)
                     continue
-                with log_group(name, sys.stdout):  # one fold per step in GitHub Actions
+                with log_group(name, sys.stdout, remote_text=True):  # one fold per step in GitHub Actions
                     click.echo(header)
                     click.echo(text if text.endswith("\n") or not text else text + "\n", nl=False)
     if failed:

@@ -608,7 +608,9 @@ def custom_logs(make_client: Callable[[], ZadigClient], *, workflow: str, task_i
     for number, item in enumerate(chosen):
         name = str(item.get("name"))
         text = client.job_log(workflow, task_id, name)
-        with log_group(f"{item.get('display_name') or name} ({name})", sys.stdout):  # one fold per job in GitHub
+        with log_group(
+            f"{item.get('display_name') or name} ({name})", sys.stdout, remote_text=True
+        ):  # one fold per job in GitHub
             if job is None or len(chosen) > 1:
                 click.echo(f"{chr(10) if number else ''}==> {item.get('display_name') or name} ({name}) <==")
             if text:
