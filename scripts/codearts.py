@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import hashlib
 import hmac
@@ -150,9 +151,22 @@ _ICONS = {
 }
 _STATUS_KINDS = {
     "success": ("passed", "success", "succeeded", "completed", "finished", "state_succeeded", "upserted", "deleted"),
-    "failure": ("failed", "failure", "timeout", "cancelled", "canceled", "reject", "error", "state_failed"),
+    "failure": (
+        "failed",
+        "failure",
+        "timeout",
+        "cancelled",
+        "canceled",
+        "reject",
+        "error",
+        "state_failed",
+        "interrupted",
+    ),
     "skipped": ("skipped", "ignored", "unselected", "not_attempted"),
 }
+
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#!|~]")
 
 
 def in_github_actions() -> bool:
@@ -170,7 +184,14 @@ def current_title() -> str:
 
 
 def log(message: str) -> None:
-    """Everything for people goes to stderr; stdout carries only the result."""
+    """Everything for people goes to stderr; stdout carries only the result.
+
+    In GitHub Actions a message of several lines (an API's error text can hold line breaks) is
+    fenced with ::stop-commands::, so no line of it is taken for a workflow command.
+    """
+    if "\n" in message and in_github_actions():
+        resume = f"cirelay-{uuid.uuid4().hex}"
+        message = f"::stop-commands::{resume}\n{message}\n::{resume}::"
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
 
@@ -258,10 +279,11 @@ def md_cell(value: Any) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-    if text.startswith(("https://", "http://")) and " " not in text:
+    text = text.replace("\r", " ").replace("\n", " ")
+    if text.startswith(("https://", "http://")) and not any(c in text for c in " <>"):
         return f"<{text}>"
-    return text
+    # Text from an API is shown as text: no link, image, emphasis or HTML of its making.
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -869,7 +891,10 @@ def make_session(retry_unsafe: bool = True) -> requests.Session:
     retry_unsafe=False keeps POST/PATCH from being sent twice: only connection failures
     (nothing reached the server) are retried. Use it for requests that create something.
     """
-    methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+    # A session for requests that create or start something (retry_unsafe=False) retries no answer of
+    # any method: CodeArts starts a retry with a PUT, and a lost 502 after it went through must not
+    # send it again (the second one would fail: "only a failed run can be retried").
+    methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"} if retry_unsafe else {"GET", "HEAD", "OPTIONS"}
     if retry_unsafe:
         methods |= {"POST", "PATCH"}
     retry = _CappedRetry(
@@ -992,9 +1017,17 @@ def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
         if secret:
             for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
                 message = message.replace(form, "***")
-    if message == exc.message:
+    api = exc.api_message
+    for secret in secrets:
+        if secret and api:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
+                api = api.replace(form, "***")
+    if message == exc.message and api == exc.api_message:
         return exc
-    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
+    # The same error, of the same type (PortError keeps its trace id, InputError its option), blanked.
+    blanked = copy.copy(exc)
+    blanked.message, blanked.args, blanked.api_message = message, (message,), api
+    return blanked
 
 
 # --- src/cirelay/codearts/client.py ----------------------------------------

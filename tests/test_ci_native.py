@@ -298,3 +298,29 @@ def test_a_remote_log_cannot_speak_workflow_commands(monkeypatch: pytest.MonkeyP
     resume = lines.index(f"::{match.group(1)}::")
     assert lines[2:resume] == ["compiling", "::add-mask::hunter2", "::endgroup::", "no newline at the end"]
     assert lines[resume + 1 :] == ["::endgroup::"]
+
+
+def test_an_api_message_with_line_breaks_cannot_speak_workflow_commands(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    core.log("Error: bad value\n::warning title=x::injected")
+    lines = capsys.readouterr().err.splitlines()
+    token = re.fullmatch(r"::stop-commands::(cirelay-[0-9a-f]{32})", lines[0])
+    assert token and lines[1:] == ["Error: bad value", "::warning title=x::injected", f"::{token.group(1)}::"]
+    core.log("one line")
+    assert capsys.readouterr().err == "one line\n"  # a plain line is left as it is
+
+
+def test_api_text_in_a_summary_is_text() -> None:
+    html = render(core.md_table(["message"], [["[Log in](https://evil) ![](https://t/x.png) <b>hi</b> *x*"]]))
+    assert "<a " not in html and "<img" not in html and "<b>" not in html and "<em>" not in html
+    assert "[Log in](https://evil)" in html
+
+
+def test_redact_keeps_the_error_type_and_its_fields() -> None:
+    port = load_script("port")
+    error = port.PortError("sent s3cret back", trace_id="t-1", retried=True, status=422, api_message="echo s3cret")
+    blanked = port.redact(error, "s3cret")
+    assert type(blanked) is port.PortError and (blanked.trace_id, blanked.retried) == ("t-1", True)
+    assert (blanked.message, blanked.api_message, str(blanked)) == ("sent *** back", "echo ***", "sent *** back")

@@ -5,6 +5,7 @@ No click in here: clients raise CirelayError (InputError for bad settings), the 
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from typing import Any, Dict, Optional, Tuple, Type
@@ -71,7 +72,10 @@ def make_session(retry_unsafe: bool = True) -> requests.Session:
     retry_unsafe=False keeps POST/PATCH from being sent twice: only connection failures
     (nothing reached the server) are retried. Use it for requests that create something.
     """
-    methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+    # A session for requests that create or start something (retry_unsafe=False) retries no answer of
+    # any method: CodeArts starts a retry with a PUT, and a lost 502 after it went through must not
+    # send it again (the second one would fail: "only a failed run can be retried").
+    methods = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"} if retry_unsafe else {"GET", "HEAD", "OPTIONS"}
     if retry_unsafe:
         methods |= {"POST", "PATCH"}
     retry = _CappedRetry(
@@ -194,6 +198,14 @@ def redact(exc: CirelayError, *secrets: Optional[str]) -> CirelayError:
         if secret:
             for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
                 message = message.replace(form, "***")
-    if message == exc.message:
+    api = exc.api_message
+    for secret in secrets:
+        if secret and api:
+            for form in {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}:
+                api = api.replace(form, "***")
+    if message == exc.message and api == exc.api_message:
         return exc
-    return CirelayError(message, status=exc.status, url=exc.url, result=exc.result, exit_code=exc.exit_code)
+    # The same error, of the same type (PortError keeps its trace id, InputError its option), blanked.
+    blanked = copy.copy(exc)
+    blanked.message, blanked.args, blanked.api_message = message, (message,), api
+    return blanked

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import uuid
 from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -32,9 +33,22 @@ _ICONS = {
 }
 _STATUS_KINDS = {
     "success": ("passed", "success", "succeeded", "completed", "finished", "state_succeeded", "upserted", "deleted"),
-    "failure": ("failed", "failure", "timeout", "cancelled", "canceled", "reject", "error", "state_failed"),
+    "failure": (
+        "failed",
+        "failure",
+        "timeout",
+        "cancelled",
+        "canceled",
+        "reject",
+        "error",
+        "state_failed",
+        "interrupted",
+    ),
     "skipped": ("skipped", "ignored", "unselected", "not_attempted"),
 }
+
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()<>#!|~]")
 
 
 def in_github_actions() -> bool:
@@ -52,7 +66,14 @@ def current_title() -> str:
 
 
 def log(message: str) -> None:
-    """Everything for people goes to stderr; stdout carries only the result."""
+    """Everything for people goes to stderr; stdout carries only the result.
+
+    In GitHub Actions a message of several lines (an API's error text can hold line breaks) is
+    fenced with ::stop-commands::, so no line of it is taken for a workflow command.
+    """
+    if "\n" in message and in_github_actions():
+        resume = f"cirelay-{uuid.uuid4().hex}"
+        message = f"::stop-commands::{resume}\n{message}\n::{resume}::"
     sys.stderr.write(message + "\n")
     sys.stderr.flush()
 
@@ -140,10 +161,11 @@ def md_cell(value: Any) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-    if text.startswith(("https://", "http://")) and " " not in text:
+    text = text.replace("\r", " ").replace("\n", " ")
+    if text.startswith(("https://", "http://")) and not any(c in text for c in " <>"):
         return f"<{text}>"
-    return text
+    # Text from an API is shown as text: no link, image, emphasis or HTML of its making.
+    return _MARKDOWN_SPECIAL.sub(r"\\\g<0>", text)
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from cirelay.errors import CirelayError, InputError, WaitInterrupted
-from cirelay.http import RETRY_ATTEMPTS, decode_json, make_session, raise_for_status, redact
+from cirelay.http import decode_json, make_session, raise_for_status, redact, send
 from cirelay.output import log, mask, warn
 from cirelay.waiting import WaitSettings, wait_for
 
@@ -553,12 +553,7 @@ class OctoplantClient:
         while True:
             all_headers = {"Accept": "application/json", "Authorization": f"Bearer {self._token}"}
             all_headers.update(headers or {})
-            try:
-                response = session.request(method, url, headers=all_headers, verify=self.verify, **kwargs)
-            except requests.exceptions.RetryError as exc:
-                raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-            except requests.exceptions.RequestException as exc:
-                raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+            response = send(session, method, url, headers=all_headers, verify=self.verify, **kwargs)
             if response.status_code == 401 and self._token_worked:
                 response.close()
                 log("the access token was refused (HTTP 401); signing in again")

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import requests
 
 from cirelay.errors import CirelayError
-from cirelay.http import RETRY_ATTEMPTS, decode_json, make_session, raise_for_status
+from cirelay.http import RETRY_ATTEMPTS, decode_json, make_session, raise_for_status, send
 
 # Task statuses: aslan config/consts.go (CompletedStatus, FailedStatus, StatusSkipped, StatusPause,
 # StatusWaitingApprove).
@@ -83,15 +83,7 @@ class ZadigClient:
         url = self.base_url + path
         attempts = 1 if once else RETRY_ATTEMPTS
         for attempt in range(1, attempts + 1):
-            try:
-                response = session.request(method, url, **kwargs)
-            except requests.exceptions.RetryError as exc:
-                raise CirelayError(f"{method} {url} kept failing after {RETRY_ATTEMPTS} attempts: {exc}", url=url)
-            except requests.exceptions.InvalidHeader:
-                # requests quotes the offending header value, which may be a credential: never show it.
-                raise CirelayError(f"could not send {method} {url}: a header holds characters HTTP cannot carry")
-            except requests.exceptions.RequestException as exc:
-                raise CirelayError(f"could not complete {method} {url}: {type(exc).__name__}: {exc}", url=url)
+            response = send(session, method, url, **kwargs)
             zadig = zadig_error(response)
             if response.status_code == 500 and zadig is None and attempt < attempts:
                 time.sleep(_BACKOFF * 2 ** (attempt - 1))
