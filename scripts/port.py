@@ -1273,7 +1273,7 @@ class RateLimiter:
         self._resume_at = 0.0  # time.time() before which no request should go out
         self._told_until = 0.0
         self._stop = stop
-        self.waited = 0.0
+        self.max_wait = _max_wait()  # read once, when the client is made: a bad CIRELAY_MAX_WAIT is exit 2 up front
 
     @staticmethod
     def reset_at(headers: Any, now: float) -> Optional[float]:
@@ -1294,7 +1294,7 @@ class RateLimiter:
         if until is None:
             return
         with self._lock:
-            self._resume_at = max(self._resume_at, min(until, now + _max_wait()))
+            self._resume_at = max(self._resume_at, min(until, now + self.max_wait))
 
     def after_429(self, headers: Any, attempt: int) -> None:
         """Hold requests after a 429: for Retry-After when given, else until x-ratelimit-reset, else a backoff."""
@@ -1311,7 +1311,7 @@ class RateLimiter:
             wait = None if until is None else until - now
         if wait is None:
             wait = 0.5 * 2**attempt
-        wait = max(0.05, min(wait, _max_wait()))
+        wait = max(0.05, min(wait, self.max_wait))
         with self._lock:
             self._resume_at = max(self._resume_at, now + wait)
 
@@ -1324,7 +1324,6 @@ class RateLimiter:
             if self._resume_at > self._told_until + 1.0:
                 self._told_until = self._resume_at
                 log(f"Port's rate limit {why}: waiting {delay:.1f} s for the window to reset")
-                self.waited += delay
         if self._stop.wait(delay):
             raise _NotSent()
 
@@ -1809,10 +1808,16 @@ class PortClient:
     # -- token ------------------------------------------------------------------------------
     def _fetch_token(self) -> str:
         url = f"{self.api}/auth/access_token"
+        credentials = {"clientId": self._client_id, "clientSecret": self._client_secret}
         try:
-            response = self._send(
-                self._session, "POST", url, json={"clientId": self._client_id, "clientSecret": self._client_secret}
-            )
+            for attempt in range(1, RATE_LIMIT_RETRIES + 2):  # the token request shares the org's rate limit
+                self.limiter.pause("is spent (x-ratelimit-remaining 0)")
+                response = self._send(self._session, "POST", url, json=credentials)
+                self.limiter.note(response.headers)
+                if response.status_code != 429 or attempt > RATE_LIMIT_RETRIES:
+                    break
+                self.limiter.after_429(response.headers, attempt)
+                self.limiter.pause("answered 429 (POST /auth/access_token)")
             body = self._checked(response, {401: _TOKEN_REJECTED, 403: _TOKEN_REJECTED})
         except CirelayError as exc:
             raise redact(exc, self._client_secret)
@@ -2124,9 +2129,7 @@ class PortClient:
                 except _NotSent:
                     done.update({i: _NOT_SENT for i, _, _ in batch[half:]})
                 return done
-            error = {413: "too_large", 401: "unauthorized", 404: "not_found", 422: "invalid_request"}.get(
-                exc.status or 0, f"http_{exc.status}" if exc.status else "request_failed"
-            )
+            error = _error_name(exc)
             log(f"a batch of {len(batch)} entities for {blueprint} failed: {exc.message}")
             return {i: _failure(i, ident, error, exc.api_message or exc.message) for i, ident, _ in batch}
         return _map_bulk_result(batch, body)
@@ -2177,7 +2180,7 @@ class PortClient:
                 return {i: _failure(i, ident, _error_name(exc), exc.api_message or exc.message) for i, ident in chunk}
             try:
                 still = self.existing(blueprint, ids)
-            except CirelayError:
+            except (CirelayError, _NotSent):  # stopping now or unreadable: sent, so failed, never "not attempted"
                 return {i: _failure(i, ident, _error_name(exc), exc.api_message or exc.message) for i, ident in chunk}
             log(f"Port's answer to a bulk delete was lost ({exc.message}); a read shows what is gone")
             return {

@@ -1396,3 +1396,19 @@ def test_get_of_a_missing_blueprint_says_the_blueprint_is_missing(mock: response
     assert result.stderr.splitlines()[-1].startswith(
         'Error: blueprint nope not found: Blueprint with identifier "nope" was not found (404, GET '
     )
+
+
+def test_a_429_on_the_token_request_is_waited_out(ordered: responses.RequestsMock) -> None:
+    # The token request shares the organisation's rate limit too: one 429 must not fail the job.
+    ordered.post(TOKEN_URL, status=429, json={"ok": False, "message": "slow down"}, headers={"Retry-After": "0"})
+    add_token(ordered)
+    ordered.get(f"{API}/blueprints/microservice/entities/payments", json={"ok": True, "entity": entity("payments")})
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments", "--no-token-cache")
+    assert result.exit_code == 0, result.stderr
+    assert "Port's rate limit answered 429 (POST /auth/access_token)" in result.stderr
+
+
+def test_a_bad_cirelay_max_wait_is_exit_2_before_anything_is_sent() -> None:
+    result = invoke("entity", "get", "-b", "microservice", "-i", "payments", env={"CIRELAY_MAX_WAIT": "soon"})
+    assert result.exit_code == 2
+    assert "CIRELAY_MAX_WAIT" in result.stderr.splitlines()[-1]

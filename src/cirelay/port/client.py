@@ -75,10 +75,16 @@ class PortClient:
     # -- token ------------------------------------------------------------------------------
     def _fetch_token(self) -> str:
         url = f"{self.api}/auth/access_token"
+        credentials = {"clientId": self._client_id, "clientSecret": self._client_secret}
         try:
-            response = self._send(
-                self._session, "POST", url, json={"clientId": self._client_id, "clientSecret": self._client_secret}
-            )
+            for attempt in range(1, RATE_LIMIT_RETRIES + 2):  # the token request shares the org's rate limit
+                self.limiter.pause("is spent (x-ratelimit-remaining 0)")
+                response = self._send(self._session, "POST", url, json=credentials)
+                self.limiter.note(response.headers)
+                if response.status_code != 429 or attempt > RATE_LIMIT_RETRIES:
+                    break
+                self.limiter.after_429(response.headers, attempt)
+                self.limiter.pause("answered 429 (POST /auth/access_token)")
             body = self._checked(response, {401: _TOKEN_REJECTED, 403: _TOKEN_REJECTED})
         except CirelayError as exc:
             raise redact(exc, self._client_secret)
@@ -390,9 +396,7 @@ class PortClient:
                 except _NotSent:
                     done.update({i: _NOT_SENT for i, _, _ in batch[half:]})
                 return done
-            error = {413: "too_large", 401: "unauthorized", 404: "not_found", 422: "invalid_request"}.get(
-                exc.status or 0, f"http_{exc.status}" if exc.status else "request_failed"
-            )
+            error = _error_name(exc)
             log(f"a batch of {len(batch)} entities for {blueprint} failed: {exc.message}")
             return {i: _failure(i, ident, error, exc.api_message or exc.message) for i, ident, _ in batch}
         return _map_bulk_result(batch, body)
@@ -443,7 +447,7 @@ class PortClient:
                 return {i: _failure(i, ident, _error_name(exc), exc.api_message or exc.message) for i, ident in chunk}
             try:
                 still = self.existing(blueprint, ids)
-            except CirelayError:
+            except (CirelayError, _NotSent):  # stopping now or unreadable: sent, so failed, never "not attempted"
                 return {i: _failure(i, ident, _error_name(exc), exc.api_message or exc.message) for i, ident in chunk}
             log(f"Port's answer to a bulk delete was lost ({exc.message}); a read shows what is gone")
             return {

@@ -242,7 +242,7 @@ class RateLimiter:
         self._resume_at = 0.0  # time.time() before which no request should go out
         self._told_until = 0.0
         self._stop = stop
-        self.waited = 0.0
+        self.max_wait = _max_wait()  # read once, when the client is made: a bad CIRELAY_MAX_WAIT is exit 2 up front
 
     @staticmethod
     def reset_at(headers: Any, now: float) -> Optional[float]:
@@ -263,7 +263,7 @@ class RateLimiter:
         if until is None:
             return
         with self._lock:
-            self._resume_at = max(self._resume_at, min(until, now + _max_wait()))
+            self._resume_at = max(self._resume_at, min(until, now + self.max_wait))
 
     def after_429(self, headers: Any, attempt: int) -> None:
         """Hold requests after a 429: for Retry-After when given, else until x-ratelimit-reset, else a backoff."""
@@ -280,7 +280,7 @@ class RateLimiter:
             wait = None if until is None else until - now
         if wait is None:
             wait = 0.5 * 2**attempt
-        wait = max(0.05, min(wait, _max_wait()))
+        wait = max(0.05, min(wait, self.max_wait))
         with self._lock:
             self._resume_at = max(self._resume_at, now + wait)
 
@@ -293,7 +293,6 @@ class RateLimiter:
             if self._resume_at > self._told_until + 1.0:
                 self._told_until = self._resume_at
                 log(f"Port's rate limit {why}: waiting {delay:.1f} s for the window to reset")
-                self.waited += delay
         if self._stop.wait(delay):
             raise _NotSent()
 
