@@ -1335,6 +1335,14 @@ def template_outcome(task: Dict[str, Any]) -> Tuple[str, str]:
     return "pending", status
 
 
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """Per-request auth that adds nothing, overriding the session's (requests merges None away)."""
+    return request
+
+
+_NO_AUTH = _no_auth
+
+
 class CodeArtsClient:
     """CodeArts Pipeline's API over a requests.Session (no click here)."""
 
@@ -1392,10 +1400,11 @@ class CodeArtsClient:
         }
         url = f"{iam}/v3/auth/tokens"
         try:
-            response = self.session.post(url, json=body)
-        except requests.exceptions.RequestException as exc:
-            raise CirelayError(f"could not complete POST {url}: {type(exc).__name__}: {exc}", url=url)
-        raise_for_status(response, {401: _TOKEN_FAILED + " (HTTP 401)", 403: _TOKEN_FAILED + " (HTTP 403)"})
+            # auth=None: the session may still hold the expired token; IAM gets only the password body.
+            response = send(self.session, "POST", url, json=body, auth=_NO_AUTH)
+            raise_for_status(response, {401: _TOKEN_FAILED + " (HTTP 401)", 403: _TOKEN_FAILED + " (HTTP 403)"})
+        except CirelayError as exc:
+            raise redact(exc, creds.get("password"))  # IAM may quote the request back
         token = response.headers.get("X-Subject-Token", "")
         if not token:
             raise CirelayError(f"IAM answered POST {url} without an X-Subject-Token header", url=url)
@@ -1424,7 +1433,8 @@ class CodeArtsClient:
                 )
             except CirelayError as exc:
                 if exc.status != 401 or self._credentials["kind"] != "password":
-                    self._token_worked = self._token_worked or exc.status is not None
+                    # An answer from the API itself (not a gateway's 5xx) shows the token got through.
+                    self._token_worked = self._token_worked or (exc.status is not None and exc.status < 500)
                     raise
                 if not self._token_worked:
                     raise CirelayError(
@@ -1456,6 +1466,7 @@ class CodeArtsClient:
             items.extend(batch)
             offset += len(batch)
             total = page.get("total")
+            # Not "a short page is the last": a server may cap the page below what was asked (the emulator does).
             if not batch or (isinstance(total, int) and offset >= total):
                 break
         return items if limit is None else items[:limit]
@@ -2018,7 +2029,9 @@ def run_logs(
         raise click.UsageError("--job-run-id and --step-run-id go together")
     client = make_client()
     if job_run_id and step_run_id:
-        click.echo(client.step_log(pipeline_id, run_id, job_run_id, step_run_id), nl=False)
+        text = client.step_log(pipeline_id, run_id, job_run_id, step_run_id)
+        with log_group(f"step {step_run_id}", sys.stdout, remote_text=True):  # the log is CodeArts' text
+            click.echo(text, nl=False)
         return
     detail = client.get_run(pipeline_id, run_id)
     failed: List[str] = []

@@ -1204,6 +1204,9 @@ def test_an_expired_token_is_renewed_and_the_request_sent_again(monkeypatch: pyt
     assert client.stop_run(PIPE, RUN) == {"success": True}
     assert client.get_run(PIPE, RUN)["status"] == "CANCELED"
     assert len(responses.calls) == 8
+    # Signing in again sends IAM the password only, never the token that just expired.
+    logins = [c.request for c in responses.calls if c.request.url == login]
+    assert len(logins) == 3 and not [r for r in logins if "X-Auth-Token" in r.headers]
 
 
 @responses.activate(registry=registries.OrderedRegistry)

@@ -328,7 +328,9 @@ def run_logs(
         raise click.UsageError("--job-run-id and --step-run-id go together")
     client = make_client()
     if job_run_id and step_run_id:
-        click.echo(client.step_log(pipeline_id, run_id, job_run_id, step_run_id), nl=False)
+        text = client.step_log(pipeline_id, run_id, job_run_id, step_run_id)
+        with log_group(f"step {step_run_id}", sys.stdout, remote_text=True):  # the log is CodeArts' text
+            click.echo(text, nl=False)
         return
     detail = client.get_run(pipeline_id, run_id)
     failed: List[str] = []
