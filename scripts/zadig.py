@@ -1122,7 +1122,10 @@ class ZadigClient:
         try:
             return self._call(method, path, **kwargs)
         except CirelayError as exc:
-            if exc.status != 500:
+            # The backend gone, the gateway hands aslan's 404 back as a 500 ("… 404 page not found",
+            # picket public.go:49-52); any other 500 is a real error of a server that still has it.
+            gone = exc.api_message is None or "404 page not found" in exc.api_message
+            if exc.status != 500 or not gone:
                 raise
             hint = _LOOKUP_GONE if use == "custom list" else _LEGACY_GONE.format(use=use)
             raise CirelayError(f"{exc.message}; {hint}", status=500, url=exc.url, api_message=exc.api_message)
@@ -1811,7 +1814,7 @@ def has_task_id(answer: Dict[str, Any], workflow: str, wait: bool) -> bool:
         return True
     if wait:
         raise CirelayError(_NO_TASK_ID, result=answer)
-    log(f"warning: {_NO_TASK_ID}")
+    warn(_NO_TASK_ID)
     emit(answer, summary={"workflow": workflow, "task": "started (no task_id in the answer)"})
     return False
 

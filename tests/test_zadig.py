@@ -940,3 +940,12 @@ def test_derived_inputs_follow_each_zadig_generation() -> None:
         {"service_name": "api", "service_module": "api", "image_name": "reg/api:1"}
     ]
     assert zd.derive_input({"name": "a", "type": "approval", "spec": {}}, lambda: [])["parameters"] == {}
+
+
+def test_a_real_500_of_a_legacy_server_gets_no_backend_gone_hint(api: responses.RequestsMock) -> None:
+    # A v3.4.0 server still has the backend: its own 500 is the error to show, not advice to switch APIs.
+    api.get(legacy_task("wf", 3), status=500, json=dict(INTERNAL, description="env dev not found"))
+    result = invoke("task", "get", "-w", "wf", "--id", "3")
+    assert result.exit_code == 1
+    assert "env dev not found" in result.stderr
+    assert "no longer have the legacy workflow-task backend" not in result.stderr

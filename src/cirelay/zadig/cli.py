@@ -12,7 +12,7 @@ import click
 from cirelay import __version__
 from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, wait_options
 from cirelay.errors import CirelayError, InputError, WaitInterrupted, require
-from cirelay.output import duration, emit, log, log_group, show_stages
+from cirelay.output import duration, emit, log, log_group, show_stages, warn
 from cirelay.waiting import WaitSettings
 from cirelay.zadig.client import (
     _NO_TASK_ID,
@@ -212,7 +212,7 @@ def has_task_id(answer: Dict[str, Any], workflow: str, wait: bool) -> bool:
         return True
     if wait:
         raise CirelayError(_NO_TASK_ID, result=answer)
-    log(f"warning: {_NO_TASK_ID}")
+    warn(_NO_TASK_ID)
     emit(answer, summary={"workflow": workflow, "task": "started (no task_id in the answer)"})
     return False
 

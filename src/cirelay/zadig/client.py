@@ -107,7 +107,10 @@ class ZadigClient:
         try:
             return self._call(method, path, **kwargs)
         except CirelayError as exc:
-            if exc.status != 500:
+            # The backend gone, the gateway hands aslan's 404 back as a 500 ("… 404 page not found",
+            # picket public.go:49-52); any other 500 is a real error of a server that still has it.
+            gone = exc.api_message is None or "404 page not found" in exc.api_message
+            if exc.status != 500 or not gone:
                 raise
             hint = _LOOKUP_GONE if use == "custom list" else _LEGACY_GONE.format(use=use)
             raise CirelayError(f"{exc.message}; {hint}", status=500, url=exc.url, api_message=exc.api_message)
