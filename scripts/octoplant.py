@@ -1594,13 +1594,15 @@ class OctoplantClient:
             raise CirelayError(f"octoplant accepted the order but sent no order name (POST {url})", result=order)
         return dict(annotate(order))
 
-    def cancel_quietly(self, name: str) -> None:
-        """Cancel an order we give up on, saying so; a cancel that fails is said too, not raised."""
+    def cancel_quietly(self, name: str) -> bool:
+        """Cancel an order we give up on, saying so; a cancel that fails is said too, not raised. True if it went."""
         log(f"cancelling export order {name}")
         try:
             self.cancel_order(name)
         except CirelayError as exc:
             log(f"could not cancel export order {name}: {exc.message}")
+            return False
+        return True
 
     def get_order(self, name: str) -> Dict[str, Any]:
         """GET /v1/order/{name}: the order's state."""
@@ -1788,9 +1790,8 @@ class OctoplantClient:
         name = order["name"]
         log(f"ordered export {name} ({', '.join(contents)})")
         if stopped:  # stopped while ordering: the order exists now, so it goes as one stopped while waiting
-            if waiting.cancel:
-                self.cancel_quietly(name)
-            raise KeyboardInterrupt
+            cancelled = self.cancel_quietly(name) if waiting.cancel else False
+            raise WaitInterrupted(order, cancelled=cancelled)  # its JSON is printed: a later step can find it
         try:
             finished = self.wait(name, waiting, pickup_timeout)
         except WaitInterrupted as exc:
