@@ -4,7 +4,6 @@
 #   src/cirelay/__init__.py
 #   src/cirelay/errors.py
 #   src/cirelay/output.py
-#   src/cirelay/waiting.py
 #   src/cirelay/cli.py
 #   src/cirelay/port/bulk.py
 #   src/cirelay/port/common.py
@@ -51,7 +50,7 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, IO, Iterator, List, Optional, Sequence, Tuple, Type
 from urllib.parse import quote, quote_plus, urlsplit
 
 import click
@@ -435,153 +434,6 @@ def emit(
         write_summary(render_summary(summary, title=title, link=link, details=details))
 
 
-# --- src/cirelay/waiting.py ----------------------------------------
-
-class WaitSettings(NamedTuple):
-    """What a command was told about waiting: --wait, --timeout, --poll-max, --cancel-on-timeout, --verbose."""
-
-    wait: bool = True
-    timeout: float = 3600.0
-    poll_max: float = 15.0
-    cancel: bool = False
-    verbose: bool = False
-
-    def run(
-        self,
-        poll: Callable[[], Any],
-        state_of: Callable[[Any], Tuple[str, str]],
-        *,
-        what: str,
-        url: Optional[str] = None,
-        on_cancel: Optional[Callable[[], None]] = None,
-    ) -> Any:
-        """wait_for with these settings: first pause at most 2 s, ceiling --poll-max, cancel only when asked.
-
-        With --verbose every poll says where the wait is, all of it one ::group:: fold in GitHub Actions.
-        """
-        return wait_for(
-            poll,
-            state_of,
-            timeout=self.timeout,
-            what=what,
-            url=url,
-            start=min(2.0, self.poll_max),
-            ceiling=self.poll_max,
-            on_abandon=on_cancel if self.cancel else None,
-            verbose=self.verbose,
-        )
-
-
-def wait_for(
-    poll: Callable[[], Any],
-    state_of: Callable[[Any], Tuple[str, str]],
-    *,
-    timeout: float,
-    what: str,
-    url: Optional[str] = None,
-    start: float = 2.0,
-    factor: float = 1.5,
-    ceiling: float = 15.0,
-    on_abandon: Optional[Callable[[], None]] = None,
-    verbose: bool = False,
-) -> Any:
-    """Poll until state_of(last) says 'success' or 'failure', or the deadline passes.
-
-    state_of returns (outcome, description): outcome is 'success', 'failure' or 'pending';
-    a progress line goes to stderr whenever the description changes. Returns the last
-    polled value on success, raises CirelayError (exit 1) on failure and WaitTimeout
-    (exit 3) at the deadline, both carrying the last value as their result. on_abandon
-    (e.g. cancel the remote task) runs when the deadline passes or the wait is interrupted; an
-    interrupted wait raises WaitInterrupted (a KeyboardInterrupt) carrying the last value seen.
-    """
-    seen: List[Any] = []
-
-    def polled() -> Any:
-        seen[:] = [poll()]
-        return seen[0]
-
-    try:
-        with log_group(f"waiting for {what}") if verbose else contextlib.nullcontext():
-            return _wait_loop(
-                polled,
-                state_of,
-                timeout=timeout,
-                what=what,
-                url=url,
-                start=start,
-                factor=factor,
-                ceiling=ceiling,
-                verbose=verbose,
-            )
-    except WaitTimeout as exc:
-        if on_abandon is not None and _abandon(on_abandon, what):
-            # The cancel took effect: the task is not running remotely any more, so do not say it may be.
-            raise WaitTimeout(
-                f"gave up waiting for {what} after {timeout:g} s and cancelled it{_where(url)}", result=exc.result
-            )
-        raise
-    except KeyboardInterrupt:
-        cancelled = on_abandon is not None and _abandon(on_abandon, what)
-        raise WaitInterrupted(seen[0] if seen else None, cancelled=cancelled)
-
-
-def _where(url: Optional[str]) -> str:
-    return f" ({url})" if url else ""
-
-
-def _abandon(on_abandon: Callable[[], None], what: str) -> bool:
-    """Cancel the remote task; True when the cancel went through (a warning says so)."""
-    log(f"cancelling {what}")
-    try:
-        on_abandon()
-    except CirelayError as exc:
-        log(f"could not cancel {what}: {exc.message}")
-        return False
-    annotation("warning", f"cancelled {what}: the wait ended before it did")
-    return True
-
-
-def _wait_loop(
-    poll: Callable[[], Any],
-    state_of: Callable[[Any], Tuple[str, str]],
-    *,
-    timeout: float,
-    what: str,
-    url: Optional[str],
-    start: float,
-    factor: float,
-    ceiling: float,
-    verbose: bool = False,
-) -> Any:
-    started = time.monotonic()
-    deadline = started + timeout
-    delay, shown = start, None
-    where = _where(url)
-    polls = 0
-    while True:
-        current = poll()
-        polls += 1
-        outcome, description = state_of(current)
-        if description != shown:
-            log(f"{what}: {description}")
-            shown = description
-        elif verbose:  # the same state again: said only when asked, with where the wait is
-            left = max(0.0, deadline - time.monotonic())
-            log(f"{what}: still {description} (poll {polls}, {time.monotonic() - started:.0f} s in, {left:.0f} s left)")
-        if outcome == "success":
-            return current
-        if outcome == "failure":
-            raise CirelayError(f"{what} ended {description}{where}", result=current)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise WaitTimeout(
-                f"gave up waiting for {what} after {timeout:g} s; it may still be running remotely{where}",
-                result=current,
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * factor, ceiling)
-
-
 # --- src/cirelay/cli.py ----------------------------------------
 
 def parse_json_text(text: str, source: str) -> Any:
@@ -644,68 +496,6 @@ def with_options(command: Callable[..., Any], options: List[Callable[[Any], Any]
     for option in options:
         command = option(command)
     return command
-
-
-def wait_options(
-    wait_flag: bool, cancel_default: bool = False, poll_max: float = 15.0, cancellable: bool = True
-) -> Callable[[Any], Any]:
-    """The options of every command that starts something and may wait for it, or waits.
-
-    The command gets them as one `waiting: WaitSettings` parameter. --wait is offered when wait_flag
-    (else waiting.wait is True), --cancel-on-timeout only when the remote task can be cancelled.
-    """
-
-    def decorate(command: Any) -> Any:
-        @functools.wraps(command)
-        def wrapper(*args: Any, timeout: float, poll_max: float, **kwargs: Any) -> Any:
-            settings = WaitSettings(
-                wait=bool(kwargs.pop("wait", False)) if wait_flag else True,
-                timeout=timeout,
-                poll_max=poll_max,
-                cancel=bool(kwargs.pop("cancel_on_timeout", False)),
-                verbose=bool(kwargs.pop("verbose", False)),
-            )
-            return command(*args, waiting=settings, **kwargs)
-
-        options = [
-            click.option(
-                "--verbose",
-                is_flag=True,
-                help="Say where the wait is at every poll, not only when the state changes "
-                "(folded in one group in GitHub Actions).",
-            ),
-            click.option(
-                "--poll-max",
-                type=click.FloatRange(min=1),
-                default=poll_max,
-                show_default=True,
-                help="Longest pause between two polls, in seconds.",
-            ),
-            click.option(
-                "--timeout",
-                type=click.FloatRange(min=0),
-                default=3600,
-                show_default=True,
-                envvar="CIRELAY_WAIT_TIMEOUT",
-                show_envvar=True,
-                help="Give up waiting after this many seconds (exit 3).",
-            ),
-        ]
-        if cancellable:
-            options.insert(
-                0,
-                click.option(
-                    "--cancel-on-timeout/--no-cancel-on-timeout",
-                    default=cancel_default,
-                    show_default=True,
-                    help="Cancel the remote task when the timeout passes or the wait is interrupted.",
-                ),
-            )
-        if wait_flag:
-            options.append(click.option("--wait", is_flag=True, help="Wait until it finishes; exit 0 only on success."))
-        return with_options(wrapper, options)
-
-    return decorate
 
 
 EXIT_CODES_HELP = (

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import click
 
 from cirelay import __version__
-from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, KeyValue, parse_json_text, wait_options
+from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, KeyValue, parse_json_text
+from cirelay.cli_wait import wait_options
 from cirelay.codearts.client import (
     _NO_ENDPOINT,
     JOB_NOT_RUN,

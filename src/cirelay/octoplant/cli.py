@@ -10,7 +10,8 @@ import click
 import urllib3
 
 from cirelay import __version__
-from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, not_empty, wait_options
+from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, not_empty
+from cirelay.cli_wait import wait_options
 from cirelay.errors import require
 from cirelay.octoplant.client import (
     _INSECURE_WARNING,

@@ -10,7 +10,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import click
 
 from cirelay import __version__
-from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, wait_options
+from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue
+from cirelay.cli_wait import wait_options
 from cirelay.errors import CirelayError, InputError, WaitInterrupted, require
 from cirelay.output import duration, emit, log, log_group, show_stages, warn
 from cirelay.waiting import WaitSettings
