@@ -1775,9 +1775,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="CodeArts Pipeline endpoint, e.g. https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com.",
         ),
     ]
-    for option in options:
-        wrapper = option(wrapper)
-    return wrapper
+    return with_options(wrapper, options)
 
 
 def _run_outputs(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:

@@ -2180,9 +2180,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="octoplant server with the API port, e.g. https://octoplant.example.com:64023.",
         ),
     ]
-    for option in options:
-        wrapper = option(wrapper)
-    return wrapper
+    return with_options(wrapper, options)
 
 
 output_option = click.option(

@@ -2298,9 +2298,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--client-id", envvar="PORT_CLIENT_ID", show_envvar=True, help="Port client id."),
     ]
-    for option in options:
-        wrapper = option(wrapper)
-    return wrapper
+    return with_options(wrapper, options)
 
 
 def run_id_option(help_text: str) -> Callable[[Any], Any]:

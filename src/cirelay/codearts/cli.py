@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import click
 
 from cirelay import __version__
-from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, KeyValue, parse_json_text
+from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, KeyValue, parse_json_text, with_options
 from cirelay.cli_wait import wait_options
 from cirelay.codearts.client import (
     _NO_ENDPOINT,
@@ -72,9 +72,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="CodeArts Pipeline endpoint, e.g. https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com.",
         ),
     ]
-    for option in options:
-        wrapper = option(wrapper)
-    return wrapper
+    return with_options(wrapper, options)
 
 
 def _run_outputs(run: Dict[str, Any], run_id: str, url: str) -> Dict[str, Any]:

@@ -386,8 +386,10 @@ class ZadigFake(FakeServer):
         )
 
     def _legacy_change(self, request: Request) -> Tuple[Optional[Task], Optional[Reply]]:
-        """The task a legacy restart/cancel names, or the reply instead: a missing task is HTTP 200
-        {resultCode: 404, errorMsg: "fail"} there (workflowTask handlers answer with resultCode)."""
+        """The task a legacy restart/cancel names, or the reply instead. picket answers these with HTTP 200
+        {resultCode: <aslan's HTTP status>, errorMsg: "success" | "forbidden" | "fail"}
+        (picket/core/public/handler/public.go:80-124, the status from picket/client/aslan/workflow.go:73-96);
+        for a task aslan does not have, the status taken here is 404 (not confirmed against a live server)."""
         task, denied = self._legacy_task(request)
         if denied is None and task is None:
             denied = json_reply(200, {"resultCode": 404, "errorMsg": "fail"})

@@ -10,7 +10,7 @@ import click
 import urllib3
 
 from cirelay import __version__
-from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, not_empty
+from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, not_empty, with_options
 from cirelay.cli_wait import wait_options
 from cirelay.errors import require
 from cirelay.octoplant.client import (
@@ -105,9 +105,7 @@ def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="octoplant server with the API port, e.g. https://octoplant.example.com:64023.",
         ),
     ]
-    for option in options:
-        wrapper = option(wrapper)
-    return wrapper
+    return with_options(wrapper, options)
 
 
 output_option = click.option(

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import click
 
 from cirelay import __version__
-from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, not_empty, parse_json_text
+from cirelay.cli import EXIT_CODES_HELP, CirelayGroup, JsonArg, KeyValue, not_empty, parse_json_text, with_options
 from cirelay.errors import EXIT_INTERRUPTED, CirelayError, require
 from cirelay.output import emit, log, md_table
 from cirelay.port.ci_report import ci_entity
@@ -157,9 +157,7 @@ def port_client(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--client-id", envvar="PORT_CLIENT_ID", show_envvar=True, help="Port client id."),
     ]
-    for option in options:
-        wrapper = option(wrapper)
-    return wrapper
+    return with_options(wrapper, options)
 
 
 def run_id_option(help_text: str) -> Callable[[Any], Any]:
